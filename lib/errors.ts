@@ -1,0 +1,81 @@
+/**
+ * Every error class aemp throws or rejects with. Each has `name` equal to its class
+ * name and a stable string `code` (listed in the README's Errors section) so callers
+ * can branch without parsing messages.
+ */
+
+/** Base class: all aemp errors carry a stable `code`. */
+export class AempError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * A function that needs a port context (`SELF()`, `psub`, `mon(port)`, `get`, ...)
+ * was called outside one.
+ */
+export class PortContextError extends AempError {
+  constructor(message: string) {
+    super("ERR_NO_PORT_CONTEXT", message);
+  }
+}
+
+/**
+ * A pending `get`/`getCond` (or the mailbox iterator) of a port that was killed.
+ * `reason` is the kill reason (empty for a normal kill).
+ */
+export class PortKilledError extends AempError {
+  readonly port: string;
+  readonly reason: unknown[];
+  constructor(port: string, reason: unknown[]) {
+    super(
+      "ERR_PORT_KILLED",
+      reason.length
+        ? `port ${port} was killed: ${reason.map(String).join(" ")}`
+        : `port ${port} was killed normally`,
+    );
+    this.port = port;
+    this.reason = reason;
+  }
+}
+
+/** `spawn` named an init function this node has not registered. */
+export class UnknownInitError extends AempError {
+  readonly init: string;
+  constructor(init: string) {
+    super(
+      "ERR_UNKNOWN_INIT",
+      `no init function registered as '${init}' (register it with registerInit)`,
+    );
+    this.init = init;
+  }
+}
+
+/**
+ * Something read off the wire broke the protocol (bad greeting, failed auth,
+ * oversize packet, unparsable frame...). `code` names the failure; the message is the
+ * text AEMP uses for it where AEMP has one, since it travels as a transport error.
+ */
+export class ProtocolError extends AempError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Builds the TypeError thrown for a bad argument: names it, says what was expected and what came. */
+export function argumentError(fn: string, param: string, expected: string, received: unknown): TypeError {
+  return new TypeError(`${fn}: '${param}' must be ${expected}, received ${describe(received)}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return value.length > 40 ? `string "${value.slice(0, 40)}..."` : `string "${value}"`;
+  if (typeof value === "function") return "a function";
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}

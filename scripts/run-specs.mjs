@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Runs every spec/**/*.spec.ts file in its own process (each node is a process-wide
+// singleton, so files must not share one), a few at a time, and ends with the plain
+// "N passed, N failed" line CI reads. Usage: node scripts/run-specs.mjs [filter...]
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { cpus } from "node:os";
+
+const root = new URL("..", import.meta.url).pathname;
+const filters = process.argv.slice(2);
+const perFileTimeoutMs = Number(process.env.SPEC_TIMEOUT_MS ?? 180_000);
+
+function findSpecs(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findSpecs(path));
+    else if (name.endsWith(".spec.ts")) out.push(path);
+  }
+  return out.sort();
+}
+
+const files = findSpecs(join(root, "spec")).filter(
+  (f) => filters.length === 0 || filters.some((x) => f.includes(x)),
+);
+const tsx = join(root, "node_modules", ".bin", "tsx");
+
+function runOne(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(tsx, [file], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const timer = setTimeout(() => {
+      output += `\n[run-specs] ${relative(root, file)} timed out after ${perFileTimeoutMs} ms\n`;
+      child.kill("SIGKILL");
+    }, perFileTimeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
+      let failed = total - passed - skipped;
+      // A file that crashed or hung counts as one failure even if uvu printed no summary.
+      if (code !== 0 && failed === 0) failed = 1;
+      resolve({ file, code, output, passed, failed, skipped, ms: Date.now() - started });
+    });
+  });
+}
+
+const results = [];
+const queue = [...files];
+const workers = Math.max(2, Math.min(4, cpus().length));
+await Promise.all(
+  Array.from({ length: workers }, async () => {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      const r = await runOne(f);
+      results.push(r);
+      const mark = r.failed ? "FAIL" : "ok  ";
+      console.log(`${mark} ${relative(root, f)}  (${r.passed} passed, ${r.failed} failed, ${r.ms} ms)`);
+      if (r.failed || process.env.SPEC_VERBOSE) console.log(r.output.replace(/^/gm, "    "));
+    }
+  }),
+);
+
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+const skipped = results.reduce((n, r) => n + r.skipped, 0);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed || files.length === 0 ? 1 : 0);
