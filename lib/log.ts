@@ -1,9 +1,9 @@
 /**
  * Levelled logging and message tracing.
  *
- * `AEMP_VERBOSE=0..9` picks the level, with AnyEvent::Log's numbers: 1 fatal, 2 alert,
- * 3 critical, 4 error, 5 warn, 6 note, 7 info, 8 debug, 9 trace. The default, 5, prints
- * warnings and errors only. `AEMP_TRACE=1` prints every message sent and received as
+ * `AEMP_VERBOSE=0..9` picks the level as DESIGN.md fixes it: 1 fatal, 2 critical, 3 error,
+ * 4 warn (the default: warnings and errors only), 5 note, 7 info, 8 debug, 9 trace;
+ * 0 silences everything. `AEMP_TRACE=1` prints every message sent and received as
  * `SND node <- [...]` / `RCV node -> [...]`. Everything goes to stderr, one line each,
  * prefixed with the time and level so lines from several nodes can be merged.
  *
@@ -11,7 +11,7 @@
  * changing what is printed.
  */
 
-export const LEVELS = ["off", "fatal", "alert", "crit", "error", "warn", "note", "info", "debug", "trace"] as const;
+export const LEVELS = ["off", "fatal", "critical", "error", "warn", "note", "notice", "info", "debug", "trace"] as const;
 export type LevelName = (typeof LEVELS)[number];
 
 export interface LogRecord {
@@ -22,9 +22,9 @@ export interface LogRecord {
 
 function envLevel(): number {
   const raw = process.env.AEMP_VERBOSE;
-  if (raw === undefined || raw === "") return 5;
+  if (raw === undefined || raw === "") return 4;
   const n = Number(raw);
-  return Number.isInteger(n) && n >= 0 && n <= 9 ? n : 5;
+  return Number.isInteger(n) && n >= 0 && n <= 9 ? n : 4;
 }
 
 let level = envLevel();
@@ -65,8 +65,8 @@ export function log(n: number, text: string): void {
   process.stderr.write(`${new Date(record.time).toISOString()} <${n}> ${text}\n`);
 }
 
-export const error = (text: string): void => log(4, text);
-export const warn = (text: string): void => log(5, text);
+export const error = (text: string): void => log(3, text);
+export const warn = (text: string): void => log(4, text);
 export const info = (text: string): void => log(7, text);
 export const debug = (text: string): void => log(8, text);
 

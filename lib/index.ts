@@ -1,0 +1,7 @@
+/**
+ * aemp: Erlang-style message passing for Node.js, wire-compatible with Perl's
+ * AnyEvent::MP 2.x. The public surface; no logic lives here.
+ */
+export * from "./kernel/index.ts";
+export * from "./errors.ts";
+export { setLogLevel, setTracing } from "./log.ts";

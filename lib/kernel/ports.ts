@@ -1,0 +1,458 @@
+/**
+ * Ports, the port table, port context and the delivery run queue.
+ *
+ * This is the hot path, so it is kept flat:
+ * - The table is keyed by the full port ID. The ID a sender holds is usually the very
+ *   string `port()` returned, whose hash V8 has cached, so `snd` costs one Map lookup.
+ * - `snd` never runs a receiver: it appends (port, message) to the run queue. The queue
+ *   is drained in batches of at most `BATCH` deliveries; between batches it yields to
+ *   I/O with `setImmediate`. Two ports ping-ponging therefore loop, never recurse.
+ * - A message for a port that died before delivery is dropped, as a message sent to a
+ *   dead port is.
+ * - Port context: `SELF()` is the port whose code runs now. Synchronous code (rcv
+ *   callbacks, peval, psub) sets a plain variable; async ports (lib/async) set
+ *   `portStorage`, an AsyncLocalStorage, which survives `await`. The variable wins, so
+ *   a callback of port B run from A's async function sees B.
+ * - Kills are processed from a work list, so a chain of linked ports dying one after
+ *   another does not grow the stack. Monitors of a local port fire inside `kil`, as in
+ *   AEMP: when `kil` returns, every monitor has run (message forms have been sent).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { PortContextError, PortKilledError, argumentError } from "../errors.ts";
+import { error as logError, isTracing, trace } from "../log.ts";
+import { NODE, nextPortName, nodeOf } from "./ids.ts";
+import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
+
+/** A message: an array, by convention starting with a string tag. */
+export type Message = unknown[];
+/** A receiver callback; `any` so callbacks can declare the parameter types they expect. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Callback = (...args: any[]) => unknown;
+
+/** Marks monitor actions the kernel adds for itself; they do not count as "monitored". */
+const INTERNAL = Symbol("aemp.internal");
+type Action = MonitorAction & { [INTERNAL]?: true };
+
+// Port state bits. Kept in one small integer so an idle port stays small.
+const ALIVE = 1;
+/** `cb` takes the whole message array (an async mailbox) instead of the spread message. */
+const WHOLE = 2;
+
+export class Port {
+  readonly id: string;
+  /** The default receiver (see WHOLE). */
+  cb: Callback | null = null;
+  /** Tag -> callback, called with the message minus its tag. */
+  tags: Map<unknown, Callback> | null = null;
+  /** Monitor actions, fired once when the port dies. */
+  mons: Set<Action> | null = null;
+  state = ALIVE;
+  constructor(id: string) {
+    this.id = id;
+  }
+  get alive(): boolean {
+    return (this.state & ALIVE) !== 0;
+  }
+}
+
+const table = new Map<string, Port>();
+
+/** The live local port with this ID, if any. */
+export function localPort(id: string): Port | undefined {
+  return table.get(id);
+}
+
+/** Number of live local ports (for tests and `aemp` introspection). */
+export function portCount(): number {
+  return table.size;
+}
+
+// ---- port context -------------------------------------------------------------
+
+/** The port whose synchronous code runs right now, or null. */
+let current: string | null = null;
+
+/** Async context for async ports: holds the port ID across `await`. */
+export const portStorage = new AsyncLocalStorage<string>();
+
+/** The port whose code is running. Throws `PortContextError` outside port context. */
+export function SELF(): string {
+  const self = current ?? portStorage.getStore();
+  if (self === undefined) {
+    throw new PortContextError("SELF() called outside port context (no rcv callback, psub, peval or async port is running)");
+  }
+  return self;
+}
+
+/** `SELF()` or undefined, for code that works with or without a port context. */
+export function currentPort(): string | undefined {
+  return current ?? portStorage.getStore();
+}
+
+// ---- creating ports and receivers -----------------------------------------------
+
+function createPort(id: string): Port {
+  const p = new Port(id);
+  table.set(id, p);
+  return p;
+}
+
+/**
+ * Creates a local port and returns its ID. With `cb`, `cb` becomes its default
+ * receiver (called with the whole message, `SELF()` set to the port). Without one, the
+ * port dies with `unhandled_message` when a message arrives that no tag matches.
+ */
+export function port(cb?: Callback): string {
+  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+  const p = createPort(`${NODE()}#${nextPortName()}`);
+  if (cb !== undefined) p.cb = cb;
+  return p.id;
+}
+
+/** Creates a port with the given full ID (spawn, remote spawn). */
+export function createNamedPort(id: string): Port {
+  return createPort(id);
+}
+
+function localTarget(fn: string, portId: unknown): Port | undefined {
+  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError(fn, "port", "a port ID string (node#name)", portId);
+  if (nodeOf(portId) !== NODE()) throw new TypeError(`${fn}: 'port' must be a local port, received remote port ${portId}`);
+  return table.get(portId);
+}
+
+/**
+ * `rcv(port, cb)` replaces the default receiver. `rcv(port, tag, cb, tag2, cb2, ...)`
+ * registers (or, with an undefined/missing callback, removes) tag callbacks, which are
+ * called with the message minus its tag and win over the default receiver. Returns the
+ * port, so `rcv(port(), "ping", ...)` creates and configures in one go. A dead local
+ * port is accepted and ignored.
+ */
+export function rcv(portId: string, ...args: unknown[]): string {
+  const p = localTarget("rcv", portId);
+  if (args.length === 1 && typeof args[0] === "function") {
+    if (p !== undefined) {
+      if ((p.state & WHOLE) !== 0) throw new TypeError(`rcv: port ${portId} has an async mailbox; it receives all untagged messages`);
+      p.cb = args[0] as Callback;
+    }
+    return portId;
+  }
+  if (args.length === 0) throw new TypeError("rcv: expected a callback, or tag/callback pairs");
+  for (let i = 0; i < args.length; i += 2) {
+    const tag = args[i];
+    const cb = args[i + 1];
+    if (typeof tag !== "string") throw argumentError("rcv", "tag", "a string", tag);
+    if (cb !== undefined && cb !== null && typeof cb !== "function") throw argumentError("rcv", `callback for tag '${tag}'`, "a function, or undefined to remove it", cb);
+    if (p === undefined) continue;
+    if (typeof cb === "function") (p.tags ??= new Map()).set(tag, cb as Callback);
+    else if (p.tags !== null) {
+      p.tags.delete(tag);
+      if (p.tags.size === 0) p.tags = null;
+    }
+  }
+  return portId;
+}
+
+/** Makes `receive` the port's whole-message receiver (used by async mailboxes). */
+export function setRawReceiver(p: Port, receive: (msg: Message) => void): void {
+  p.cb = receive;
+  p.state |= WHOLE;
+}
+
+// ---- the run queue ---------------------------------------------------------------
+
+/** Deliveries per batch before yielding to I/O. */
+const BATCH = 16384;
+
+// Parallel arrays: target port (null for a job) and message (or the job function).
+let queuePorts: (Port | null)[] = [];
+let queueItems: unknown[] = [];
+let head = 0;
+let scheduled = false;
+
+function schedule(): void {
+  scheduled = true;
+  // Drains start in an empty async context, so an async port that happened to send
+  // the first message does not leak its SELF into other ports' callbacks.
+  portStorage.exit(scheduleDrain);
+}
+
+function scheduleDrain(): void {
+  setImmediate(drain);
+}
+
+function enqueue(p: Port | null, item: unknown): void {
+  queuePorts.push(p);
+  queueItems.push(item);
+  if (!scheduled) schedule();
+}
+
+/** Runs `job` on the run queue, after everything already queued. */
+export function defer(job: () => void): void {
+  enqueue(null, job);
+}
+setDefer(defer);
+
+function drain(): void {
+  const ports = queuePorts;
+  const items = queueItems;
+  const stop = Math.min(ports.length, head + BATCH);
+  // Messages sent during this batch land beyond `stop` and wait for the next one,
+  // so a batch is bounded even when every delivery sends again.
+  while (head < stop) {
+    const p = ports[head];
+    const item = items[head];
+    head++;
+    if (p === null) runJob(item as () => void);
+    else if ((p.state & ALIVE) !== 0) deliver(p, item as Message);
+  }
+  if (head === ports.length) {
+    queuePorts = [];
+    queueItems = [];
+    head = 0;
+    scheduled = false;
+    return;
+  }
+  // Drop the delivered prefix only once it is the larger part: amortised O(1) per message.
+  if (head > ports.length >>> 1) {
+    queuePorts = ports.slice(head);
+    queueItems = items.slice(head);
+    head = 0;
+  }
+  setImmediate(drain);
+}
+
+function runJob(job: () => void): void {
+  try {
+    job();
+  } catch (err) {
+    logError(`aemp: internal job failed: ${errorText(err)}`);
+  }
+}
+
+function deliver(p: Port, msg: Message): void {
+  current = p.id;
+  try {
+    let result: unknown;
+    const tags = p.tags;
+    const cb = tags === null ? undefined : tags.get(msg[0]);
+    if (cb !== undefined) result = callWithoutTag(cb, msg);
+    else if (p.cb !== null) {
+      if ((p.state & WHOLE) !== 0) p.cb(msg);
+      else result = callSpread(p.cb, msg);
+    }
+    else killPort(p, ["unhandled_message", `no callback found for message '${String(msg[0])}'`]);
+    if (result !== undefined && isThenable(result)) watchPromise(p.id, result);
+  } catch (err) {
+    killPort(p, dieReason(err));
+  }
+  current = null;
+}
+
+// Fixed-arity calls avoid allocating an argument array for the common short messages.
+function callWithoutTag(cb: Callback, m: Message): unknown {
+  switch (m.length) {
+    case 1: return cb();
+    case 2: return cb(m[1]);
+    case 3: return cb(m[1], m[2]);
+    case 4: return cb(m[1], m[2], m[3]);
+    case 5: return cb(m[1], m[2], m[3], m[4]);
+    default: return cb(...m.slice(1));
+  }
+}
+
+function callSpread(cb: Callback, m: Message): unknown {
+  switch (m.length) {
+    case 0: return cb();
+    case 1: return cb(m[0]);
+    case 2: return cb(m[0], m[1]);
+    case 3: return cb(m[0], m[1], m[2]);
+    case 4: return cb(m[0], m[1], m[2], m[3]);
+    default: return cb(...m);
+  }
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/** A callback returned a promise: a rejection is an exception in that port's context. */
+function watchPromise(portId: string, promise: PromiseLike<unknown>): void {
+  promise.then(undefined, (err: unknown) => kil(portId, ...dieReason(err)));
+}
+
+/** The kill reason for an exception: `["die", message]`, trailing newline stripped. */
+export function dieReason(err: unknown): unknown[] {
+  return ["die", errorText(err).replace(/\n$/, "")];
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+// ---- sending ---------------------------------------------------------------------
+
+/**
+ * Sends a message to a port, local or remote. Never runs the receiver inside `snd`:
+ * local messages go through the run queue, in send order. A message for a dead or
+ * unknown local port is dropped silently.
+ */
+export function snd(portId: string, ...msg: unknown[]): void {
+  const p = table.get(portId);
+  if (p !== undefined) {
+    if (isTracing()) trace("SND", portId, msg);
+    enqueue(p, msg);
+    return;
+  }
+  sendElsewhere(portId, msg);
+}
+
+function sendElsewhere(portId: string, msg: Message): void {
+  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError("snd", "port", "a port ID string (node#name)", portId);
+  const nodeId = nodeOf(portId);
+  if (nodeId === NODE()) return; // dead or unknown local port: silently dropped, as in AEMP
+  if (isTracing()) trace("SND", portId, msg);
+  currentRouter().send(nodeId, portId, msg);
+}
+
+/** Delivers a message that arrived from the network to a local port (by full ID). */
+export function deliverLocal(portId: string, msg: Message): void {
+  const p = table.get(portId);
+  if (p !== undefined) enqueue(p, msg);
+}
+
+// ---- killing ---------------------------------------------------------------------
+
+const pendingKills: [Port, unknown[]][] = [];
+let killing = false;
+
+/**
+ * Kills a port. No reason is a normal kill; any reason is abnormal (linked ports, i.e.
+ * `mon(port, otherPort)`, die with it). Killing a dead or unknown port is fine.
+ */
+export function kil(portId: string, ...reason: unknown[]): void {
+  const p = table.get(portId);
+  if (p !== undefined) {
+    killPort(p, reason);
+    return;
+  }
+  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError("kil", "port", "a port ID string (node#name)", portId);
+  const nodeId = nodeOf(portId);
+  if (nodeId !== NODE()) currentRouter().kill(nodeId, portId, reason);
+}
+
+function killPort(p: Port, reason: unknown[]): void {
+  pendingKills.push([p, reason]);
+  if (killing) return;
+  killing = true;
+  try {
+    for (let i = 0; i < pendingKills.length; i++) finishPort(pendingKills[i][0], pendingKills[i][1]);
+  } finally {
+    pendingKills.length = 0;
+    killing = false;
+  }
+}
+
+function finishPort(p: Port, reason: unknown[]): void {
+  if ((p.state & ALIVE) === 0) return;
+  p.state = 0;
+  table.delete(p.id);
+  p.tags = null;
+  p.cb = null;
+  const mons = p.mons;
+  p.mons = null;
+  let watched = false;
+  if (mons !== null) {
+    for (const action of mons) {
+      if (action[INTERNAL] !== true) watched = true;
+      try {
+        action(reason);
+      } catch (err) {
+        logError(`monitor of ${p.id} threw (monitor callbacks must not throw): ${errorText(err)}`);
+      }
+    }
+  }
+  if (!watched && reason.length > 0) {
+    logError(`unmonitored local port ${p.id} died with reason: ${reason.map(describeValue).join(" ")}`);
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/**
+ * Adds a monitor action to a live local port. Returns a function that removes it, or
+ * null if the port does not exist (the caller reports `no_such_port`).
+ */
+export function monitorLocal(portId: string, action: MonitorAction, internal = false): (() => void) | null {
+  const p = table.get(portId);
+  if (p === undefined) return null;
+  const a: Action = internal ? Object.assign((r: unknown[]) => action(r), { [INTERNAL]: true as const }) : action;
+  (p.mons ??= new Set()).add(a);
+  return () => {
+    p.mons?.delete(a);
+  };
+}
+
+/**
+ * The port's AbortSignal: aborts (with a `PortKilledError`) when the port dies.
+ * Created on first use and cached, so ports that never ask pay nothing.
+ */
+export function localSignal(portId: string): AbortSignal | undefined {
+  const p = table.get(portId);
+  if (p === undefined) return undefined;
+  let ctl = signals.get(p);
+  if (ctl === undefined) {
+    const c = (ctl = new AbortController());
+    signals.set(p, c);
+    monitorLocal(portId, (reason) => c.abort(new PortKilledError(portId, reason)), true);
+  }
+  return ctl.signal;
+}
+const signals = new WeakMap<Port, AbortController>();
+
+// ---- running code in port context -------------------------------------------------
+
+/**
+ * Runs `fn(...args)` with `SELF()` set to `port` and returns its result. An exception
+ * (or the rejection of a returned promise) kills the port with `["die", message]`;
+ * then `peval` returns undefined.
+ */
+export function peval<A extends unknown[], R>(portId: string, fn: (...args: A) => R, ...args: A): R | undefined {
+  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError("peval", "port", "a port ID string (node#name)", portId);
+  if (typeof fn !== "function") throw argumentError("peval", "fn", "a function", fn);
+  const previous = current;
+  current = portId;
+  try {
+    const result = fn(...args);
+    if (result !== undefined && isThenable(result)) watchPromise(portId, result);
+    return result;
+  } catch (err) {
+    kil(portId, ...dieReason(err));
+    return undefined;
+  } finally {
+    current = previous;
+  }
+}
+
+/**
+ * Wraps `fn` so that, whenever it is called later (a timer, an event emitter), it runs
+ * in the port context that was current when `psub` was called.
+ */
+export function psub<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R | undefined {
+  if (typeof fn !== "function") throw argumentError("psub", "fn", "a function", fn);
+  const self = currentPort();
+  if (self === undefined) throw new PortContextError("psub called outside port context");
+  return (...args: A) => peval(self, fn, ...args);
+}
+
+/** Whether `portId` is the ID of a live local port. */
+export function isLivePort(portId: string): boolean {
+  return table.has(portId);
+}

@@ -1,0 +1,92 @@
+/**
+ * Time-based helpers: `after` and `cal` (AEMP's simple RPC).
+ *
+ * Times are seconds, fractional allowed. Callbacks given to these run in the port
+ * context of whoever called them (as if wrapped in `psub`), so an exception kills the
+ * caller's port instead of escaping to the event loop; outside any port context it is
+ * logged as an error.
+ */
+import { argumentError } from "../errors.ts";
+import { error as logError } from "../log.ts";
+import { type Guard, guard } from "./guard.ts";
+import { type Callback, currentPort, isThenable, kil, peval, port, snd } from "./ports.ts";
+import { monitor } from "./mon.ts";
+
+/** Validates a time in seconds and returns milliseconds. */
+export function secondsToMs(fn: string, param: string, seconds: unknown): number {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+    throw argumentError(fn, param, "a finite number of seconds >= 0", seconds);
+  }
+  return seconds * 1000;
+}
+
+/** Runs `cb(...args)` in `self`'s context if there is one; otherwise logs what it throws. */
+function callAs(self: string | undefined, cb: Callback, args: unknown[]): void {
+  if (self !== undefined) {
+    peval(self, cb, ...args);
+    return;
+  }
+  try {
+    const r = cb(...args);
+    if (isThenable(r)) r.then(undefined, (err: unknown) => logError(`callback failed: ${String(err)}`));
+  } catch (err) {
+    logError(`callback failed outside port context: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * After `seconds`, either calls `cb` or sends `msg` (whose first element is the port).
+ * Returns a guard that cancels it.
+ */
+export function after(seconds: number, cb: () => unknown): Guard;
+export function after(seconds: number, port: string, ...msg: unknown[]): Guard;
+export function after(seconds: number, ...action: unknown[]): Guard {
+  const ms = secondsToMs("after", "seconds", seconds);
+  const [first] = action;
+  let fire: () => void;
+  if (typeof first === "function") {
+    const self = currentPort();
+    fire = () => callAs(self, first as Callback, []);
+  } else if (typeof first === "string") {
+    fire = () => snd(first, ...action.slice(1));
+  } else {
+    throw argumentError("after", "second argument", "a callback or a port ID string", first);
+  }
+  const timer = setTimeout(fire, ms);
+  return guard(() => clearTimeout(timer));
+}
+
+/**
+ * Sends `[...msg, replyPort]` to `port` and calls `cb(...reply)` with the first message
+ * that arrives on the temporary reply port, which is then killed. With `timeout`
+ * (seconds), `cb()` is called with no arguments if no reply came in time. Without one,
+ * the target is monitored instead: if it dies before replying, `cb()` is called with no
+ * arguments. `cb` is called at most once. Returns the reply port.
+ *
+ * `cal(port, "ping", (reply) => ..., 5)`
+ */
+export function cal(target: string, ...args: unknown[]): string {
+  if (typeof target !== "string" || target.indexOf("#") < 0) throw argumentError("cal", "port", "a port ID string (node#name)", target);
+  let timeout: unknown;
+  if (typeof args[args.length - 1] !== "function") timeout = args.pop();
+  const cb = args.pop();
+  if (typeof cb !== "function") throw argumentError("cal", "callback", "a function (before the optional timeout)", cb);
+  const ms = timeout === undefined || timeout === null ? undefined : secondsToMs("cal", "timeout", timeout);
+  const self = currentPort();
+  let done = false;
+  let timer: NodeJS.Timeout | undefined;
+  let watch: Guard | undefined;
+  const finish = (reply: unknown[]): void => {
+    if (done) return;
+    done = true;
+    if (timer !== undefined) clearTimeout(timer);
+    watch?.cancel();
+    kil(replyPort);
+    callAs(self, cb as Callback, reply);
+  };
+  const replyPort = port((...reply: unknown[]) => finish(reply));
+  if (ms !== undefined) timer = setTimeout(() => finish([]), ms);
+  else watch = monitor(target, () => finish([]));
+  snd(target, ...args, replyPort);
+  return replyPort;
+}

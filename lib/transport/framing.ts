@@ -1,0 +1,135 @@
+/**
+ * Packet codecs, chosen by the framing name the handshake agreed on.
+ *
+ * - `json` is AEMP's own: one compact JSON array per packet, back to back. It is the
+ *   only framing a Perl node reads that we write, so it is always offered, and
+ *   `undefined`, `Date`, `Map`, `BigInt` and friends degrade the way `JSON.stringify`
+ *   degrades them (a `BigInt` cannot be sent at all).
+ * - `superjson` is ours, preferred between two aemp-ts nodes so that rich values arrive
+ *   as they left. Each packet is the text `SuperJSON.stringify(packet)` produces: one
+ *   JSON object (`{"json":[...],"meta":{...}}`, `meta` only when needed), back to
+ *   back with no delimiter. Being plain JSON objects, the packets split with the same
+ *   byte scanner as `json`; a length prefix would have meant a second decoder and
+ *   would gain little, since parsing dominates the cost either way. The default
+ *   SuperJSON instance is used, so classes an application registers with
+ *   `SuperJSON.registerClass` survive too (both nodes must register them).
+ *
+ * A Perl peer never offers `superjson`, so the handshake never picks it towards Perl.
+ * Encoders return strings: sockets write strings as UTF-8 without an extra copy.
+ */
+import SuperJSON from "superjson";
+import type { SuperJSONResult, SuperJSONValue } from "superjson";
+import { ProtocolError, argumentError } from "../errors.ts";
+import { DEFAULT_MAX_PACKET_SIZE, JsonSplitter, type ValueSink } from "./json-splitter.ts";
+
+export { DEFAULT_MAX_PACKET_SIZE } from "./json-splitter.ts";
+
+/** The framings we can write, preferred first. */
+export const FRAMINGS_WE_WRITE = ["superjson", "json"] as const;
+/** The framings we can read, preferred first: the FRAMINGS field of our greeting. */
+export const FRAMINGS_WE_READ = ["superjson", "json"] as const;
+
+export type FramingName = (typeof FRAMINGS_WE_READ)[number];
+
+/** A decoded packet: `[PORTNAME, ...message]`. */
+export type Packet = unknown[];
+
+/** Receives each decoded packet, in stream order. */
+export interface PacketSink {
+  push(packet: Packet): void;
+}
+
+/** Turns stream bytes into packets for a sink. */
+export interface PacketDecoder {
+  /** Decodes what `chunk` completes; throws a ProtocolError on bad input (then keeps throwing). */
+  write(chunk: Uint8Array): void;
+  /** Bytes held for a packet that has not completed yet. */
+  readonly pendingBytes: number;
+}
+
+export interface DecoderOptions {
+  /** Largest packet accepted, in bytes on the wire. Default 64 MiB. */
+  maxPacketSize?: number;
+}
+
+/** Whether `name` is a framing this module implements. */
+export function isFramingName(name: string): name is FramingName {
+  return (FRAMINGS_WE_READ as readonly string[]).includes(name);
+}
+
+/**
+ * A decoder for the framing the peer announced in its auth line.
+ *
+ * @example
+ * const decoder = createDecoder("json", { push: (packet) => deliver(packet) });
+ * socket.on("data", (chunk) => decoder.write(chunk));
+ */
+export function createDecoder(name: string, sink: PacketSink, options: DecoderOptions = {}): PacketDecoder {
+  const framing = checkFramingName("createDecoder", name);
+  const maxPacketSize = checkMaxPacketSize(options.maxPacketSize);
+  if (framing === "json") {
+    return new JsonSplitter(sink as ValueSink, { maxPacketSize, topLevel: "array" });
+  }
+  return new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object" });
+}
+
+/**
+ * The wire text of one packet in the named framing.
+ * Throws a TypeError when the packet cannot be represented (a `BigInt` in `json`, a
+ * cycle...), before anything is written.
+ */
+export function encodePacket(name: string, packet: readonly unknown[]): string {
+  const framing = checkFramingName("encodePacket", name);
+  if (!Array.isArray(packet)) throw argumentError("encodePacket", "packet", "an array", packet);
+  try {
+    return framing === "json" ? JSON.stringify(packet) : SuperJSON.stringify(packet as SuperJSONValue);
+  } catch (err) {
+    throw new TypeError(`encodePacket: packet cannot be encoded in ${framing} framing: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Restores the rich values of a superjson packet and checks it really is a packet. */
+class SuperJsonUnwrapper implements ValueSink {
+  readonly #sink: PacketSink;
+  constructor(sink: PacketSink) {
+    this.#sink = sink;
+  }
+
+  push(value: unknown): void {
+    const packet = restore(value as SuperJSONResult);
+    if (!Array.isArray(packet)) {
+      throw new ProtocolError("ERR_NOT_A_PACKET", "superjson packet must hold an array in its 'json' field");
+    }
+    this.#sink.push(packet);
+  }
+}
+
+function restore(envelope: SuperJSONResult): unknown {
+  if (!("json" in envelope)) {
+    throw new ProtocolError("ERR_BAD_FRAME", "invalid superjson packet: no 'json' field");
+  }
+  // Most packets carry only JSON types: no meta, nothing to restore.
+  if (envelope.meta === undefined) return envelope.json;
+  try {
+    return SuperJSON.deserialize(envelope);
+  } catch (err) {
+    throw new ProtocolError("ERR_BAD_FRAME", `invalid superjson packet: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkFramingName(fn: string, name: string): FramingName {
+  if (typeof name !== "string" || !isFramingName(name)) {
+    throw argumentError(fn, "name", `one of ${FRAMINGS_WE_READ.join(", ")}`, name);
+  }
+  return name;
+}
+
+function checkMaxPacketSize(size: number | undefined): number {
+  if (size === undefined) return DEFAULT_MAX_PACKET_SIZE;
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw argumentError("createDecoder", "options.maxPacketSize", "a positive integer (bytes)", size);
+  }
+  return size;
+}

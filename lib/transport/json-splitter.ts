@@ -1,0 +1,202 @@
+/**
+ * Splits a byte stream of back-to-back JSON values into values.
+ *
+ * Perl's `json` framing puts nothing between packets: no newline, no length. The only
+ * way to find where one packet ends is to follow the JSON structure, so this module
+ * tracks bracket depth and string state byte by byte and hands each complete
+ * top-level value to `JSON.parse`.
+ *
+ * Why it is built the way it is:
+ * - It scans bytes, not characters. Every byte of a multi-byte UTF-8 sequence is
+ *   >= 0x80, so it can never be mistaken for a quote, backslash or bracket; a character
+ *   cut across two chunks needs no special care, and text is decoded only once per
+ *   value, on a complete slice.
+ * - The scan state (depth, inside a string, after a backslash) survives between
+ *   `write` calls, so a value cut across chunks is never scanned twice: the earlier
+ *   pieces are kept aside and joined once when the value completes.
+ * - Only containers may start a value: packets are arrays (or, for our own superjson
+ *   framing, objects). Accepting scalars would make `12` followed by `3` ambiguous,
+ *   since nothing separates values.
+ * - Brackets of both kinds share one depth counter. A mismatched pair such as `[1}`
+ *   still ends the value and `JSON.parse` rejects it, which is cheaper than a stack.
+ * - The first failure is final. Any protocol error leaves the position in the stream
+ *   unknown, so the splitter refuses further input and the caller drops the link.
+ *
+ * Chunks are referenced, not copied, while a value is incomplete: do not modify a
+ * chunk after writing it (Node's socket chunks are never reused, so this holds for
+ * `data` events).
+ */
+import { ProtocolError } from "../errors.ts";
+
+/** Receives each decoded value, in stream order. */
+export interface ValueSink {
+  push(value: unknown): void;
+}
+
+/** 64 MiB: the default for {@link JsonSplitterOptions.maxPacketSize}. */
+export const DEFAULT_MAX_PACKET_SIZE = 64 * 1024 * 1024;
+
+export interface JsonSplitterOptions {
+  /**
+   * Largest value accepted, in bytes of its encoding (from the opening bracket to the
+   * closing one, inclusive). Crossing it fails with `ERR_PACKET_TOO_LARGE`.
+   * Default {@link DEFAULT_MAX_PACKET_SIZE} (64 MiB).
+   */
+  maxPacketSize?: number;
+  /**
+   * Which container a top-level value must be: `"array"` (default, AEMP packets) or
+   * `"object"` (our superjson framing). Anything else fails with `ERR_NOT_A_PACKET`.
+   */
+  topLevel?: "array" | "object";
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+
+/**
+ * Incremental splitter for undelimited JSON values.
+ *
+ * @example
+ * const splitter = new JsonSplitter({ push: (packet) => console.log(packet) });
+ * splitter.write(Buffer.from('["a",1]["b'));
+ * splitter.write(Buffer.from('",2]')); // logs ["a",1] then ["b",2]
+ */
+export class JsonSplitter {
+  readonly #sink: ValueSink;
+  readonly #maxPacketSize: number;
+  readonly #opener: number;
+  /** Pieces of the current value that arrived in earlier chunks. */
+  #pieces: Buffer[] = [];
+  #piecesLength = 0;
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+  #failure: unknown = undefined;
+  #hasFailed = false;
+
+  constructor(sink: ValueSink, options: JsonSplitterOptions = {}) {
+    this.#sink = sink;
+    this.#maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    this.#opener = options.topLevel === "object" ? OPEN_OBJECT : OPEN_ARRAY;
+  }
+
+  /** Bytes held for a value that has not completed yet (0 between values). */
+  get pendingBytes(): number {
+    return this.#piecesLength;
+  }
+
+  /**
+   * Scans `chunk`, pushing every value it completes to the sink before returning.
+   * Throws a {@link ProtocolError} on bad input; after any throw (including one from
+   * the sink) every later call throws the same error.
+   */
+  write(chunk: Uint8Array): void {
+    if (this.#hasFailed) throw this.#failure;
+    try {
+      this.#scan(asBuffer(chunk));
+    } catch (err) {
+      this.#hasFailed = true;
+      this.#failure = err;
+      this.#pieces = [];
+      this.#piecesLength = 0;
+      throw err;
+    }
+  }
+
+  #scan(buf: Buffer): void {
+    const length = buf.length;
+    const opener = this.#opener;
+    let depth = this.#depth;
+    let inString = this.#inString;
+    let escaped = this.#escaped;
+    let start = 0;
+    for (let i = 0; i < length; i++) {
+      const byte = buf[i]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) inString = false;
+      } else if (depth === 0) {
+        if (byte === opener) {
+          depth = 1;
+          start = i;
+        } else if (!isWhitespace(byte)) {
+          throw unexpectedTopLevel(byte, opener);
+        }
+      } else if (byte === QUOTE) {
+        inString = true;
+      } else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
+        depth++;
+      } else if ((byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) && --depth === 0) {
+        this.#emit(buf, start, i + 1);
+      }
+    }
+    this.#depth = depth;
+    this.#inString = inString;
+    this.#escaped = escaped;
+    // `start` is 0 when the open value began in an earlier chunk.
+    if (depth > 0) this.#keepPiece(buf, start);
+  }
+
+  #keepPiece(buf: Buffer, start: number): void {
+    this.#piecesLength += buf.length - start;
+    this.#checkSize(this.#piecesLength);
+    this.#pieces.push(start === 0 ? buf : buf.subarray(start));
+  }
+
+  #emit(buf: Buffer, start: number, end: number): void {
+    let text: string;
+    if (this.#piecesLength === 0) {
+      this.#checkSize(end - start);
+      text = buf.toString("utf8", start, end);
+    } else {
+      this.#checkSize(this.#piecesLength + end);
+      this.#pieces.push(buf.subarray(0, end));
+      text = Buffer.concat(this.#pieces).toString("utf8");
+      this.#pieces = [];
+      this.#piecesLength = 0;
+    }
+    this.#sink.push(parseValue(text));
+  }
+
+  #checkSize(size: number): void {
+    if (size > this.#maxPacketSize) {
+      throw new ProtocolError(
+        "ERR_PACKET_TOO_LARGE",
+        `packet too large: more than ${this.#maxPacketSize} bytes (maxPacketSize)`,
+      );
+    }
+  }
+}
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function isWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ProtocolError("ERR_BAD_FRAME", `invalid JSON in packet: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Scalars and the wrong container are well-formed JSON but not packets; anything else is noise. */
+function unexpectedTopLevel(byte: number, opener: number): ProtocolError {
+  const expected = opener === OPEN_ARRAY ? "an array" : "an object";
+  const startsJson = byte === QUOTE || byte === OPEN_ARRAY || byte === OPEN_OBJECT || byte === 0x2d
+    || (byte >= 0x30 && byte <= 0x39) || byte === 0x74 || byte === 0x66 || byte === 0x6e;
+  if (startsJson) {
+    return new ProtocolError("ERR_NOT_A_PACKET", `packet must be ${expected}, got a value starting with '${String.fromCharCode(byte)}'`);
+  }
+  const shown = byte >= 0x21 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `0x${byte.toString(16).padStart(2, "0")}`;
+  return new ProtocolError("ERR_BAD_FRAME", `invalid JSON framing: unexpected byte ${shown} between packets`);
+}
