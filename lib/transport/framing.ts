@@ -20,7 +20,7 @@
 import SuperJSON from "superjson";
 import type { SuperJSONResult, SuperJSONValue } from "superjson";
 import { ProtocolError, argumentError } from "../errors.ts";
-import { DEFAULT_MAX_PACKET_SIZE, JsonSplitter, type ValueSink } from "./json-splitter.ts";
+import { JsonSplitter, checkMaxPacketSize, type ValueSink } from "./json-splitter.ts";
 
 export { DEFAULT_MAX_PACKET_SIZE } from "./json-splitter.ts";
 
@@ -66,7 +66,7 @@ export function isFramingName(name: string): name is FramingName {
  */
 export function createDecoder(name: string, sink: PacketSink, options: DecoderOptions = {}): PacketDecoder {
   const framing = checkFramingName("createDecoder", name);
-  const maxPacketSize = checkMaxPacketSize(options.maxPacketSize);
+  const maxPacketSize = checkMaxPacketSize("createDecoder", options.maxPacketSize);
   if (framing === "json") {
     return new JsonSplitter(sink as ValueSink, { maxPacketSize, topLevel: "array" });
   }
@@ -124,12 +124,4 @@ function checkFramingName(fn: string, name: string): FramingName {
     throw argumentError(fn, "name", `one of ${FRAMINGS_WE_READ.join(", ")}`, name);
   }
   return name;
-}
-
-function checkMaxPacketSize(size: number | undefined): number {
-  if (size === undefined) return DEFAULT_MAX_PACKET_SIZE;
-  if (!Number.isSafeInteger(size) || size < 1) {
-    throw argumentError("createDecoder", "options.maxPacketSize", "a positive integer (bytes)", size);
-  }
-  return size;
 }

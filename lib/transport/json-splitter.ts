@@ -26,7 +26,7 @@
  * chunk after writing it (Node's socket chunks are never reused, so this holds for
  * `data` events).
  */
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError, argumentError } from "../errors.ts";
 
 /** Receives each decoded value, in stream order. */
 export interface ValueSink {
@@ -80,7 +80,7 @@ export class JsonSplitter {
 
   constructor(sink: ValueSink, options: JsonSplitterOptions = {}) {
     this.#sink = sink;
-    this.#maxPacketSize = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    this.#maxPacketSize = checkMaxPacketSize("JsonSplitter", options.maxPacketSize);
     this.#opener = options.topLevel === "object" ? OPEN_OBJECT : OPEN_ARRAY;
   }
 
@@ -171,6 +171,15 @@ export class JsonSplitter {
       );
     }
   }
+}
+
+/** Validates a `maxPacketSize` option for `fn`, applying the default. */
+export function checkMaxPacketSize(fn: string, size: number | undefined): number {
+  if (size === undefined) return DEFAULT_MAX_PACKET_SIZE;
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw argumentError(fn, "options.maxPacketSize", "a positive integer (bytes)", size);
+  }
+  return size;
 }
 
 function asBuffer(chunk: Uint8Array): Buffer {

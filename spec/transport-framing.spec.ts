@@ -1,0 +1,189 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ProtocolError } from "../lib/errors.ts";
+import {
+  DEFAULT_MAX_PACKET_SIZE,
+  FRAMINGS_WE_READ,
+  FRAMINGS_WE_WRITE,
+  createDecoder,
+  encodePacket,
+  isFramingName,
+  type DecoderOptions,
+  type FramingName,
+  type Packet,
+} from "../lib/transport/framing.ts";
+
+/** Perl's bytes for a few packets (vectors/aemp2.json, `packets`): our json encoder must match them exactly. */
+const PERL_JSON: { json: string; value: unknown[] }[] = [
+  { json: '["b","test",1795356799]', value: ["b", "test", 1795356799] },
+  { json: '["b","echo","me#a1","hello",42,[1,2],{"k":"v"},null]', value: ["b", "echo", "me#a1", "hello", 42, [1, 2], { k: "v" }, null] },
+  { json: '["b","s\u00e4tt\u263a",1.5,-3,"12"]', value: ["b", "s\u00e4tt\u263a", 1.5, -3, "12"] },
+  { json: '["","devnull"]', value: ["", "devnull"] },
+  { json: '["","kil1","b","custom","reason"]', value: ["", "kil1", "b", "custom", "reason"] },
+  { json: '["","AnyEvent::MP::_spawn","TmuXIFNQLZb","Interop::Target::init","me#a1"]', value: ["", "AnyEvent::MP::_spawn", "TmuXIFNQLZb", "Interop::Target::init", "me#a1"] },
+];
+
+const PLAIN: Packet[] = [
+  ["portname", "tag", 123, "some text"],
+  ["b", "[{\"}]", "\\", 'q"', "é€😀", [1, [2, { k: null }]], "12", 12],
+  [],
+];
+
+const RICH: Packet[] = [
+  ["b", new Date(Date.UTC(2024, 1, 29, 12, 30)), 10n ** 30n, undefined, "after undefined"],
+  ["b", new Map<unknown, unknown>([["k", 1], [2, new Set(["x", "]"])]]), new Set([1, 2, 3])],
+  ["b", { nested: { at: new Date(0), big: -5n, gone: undefined } }, [undefined, null]],
+  ["b", NaN, Infinity, -Infinity, "é€😀 [brackets] {braces} \"quotes\" \\"],
+];
+
+function decodeChunks(name: FramingName, chunks: Uint8Array[], options?: DecoderOptions): Packet[] {
+  const packets: Packet[] = [];
+  const decoder = createDecoder(name, { push: (p) => packets.push(p) }, options);
+  for (const chunk of chunks) decoder.write(chunk);
+  assert.is(decoder.pendingBytes, 0);
+  return packets;
+}
+
+function encodeAll(name: FramingName, packets: Packet[]): Buffer {
+  return Buffer.from(packets.map((p) => encodePacket(name, p)).join(""), "utf8");
+}
+
+function byteAtATime(bytes: Buffer): Buffer[] {
+  return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
+}
+
+function protocolError(fn: () => void, code: string): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, ProtocolError);
+    assert.is((err as ProtocolError).code, code, (err as Error).message);
+    return;
+  }
+  assert.unreachable(`expected a ProtocolError ${code}`);
+}
+
+test("names - superjson is preferred, json always there", () => {
+  assert.equal([...FRAMINGS_WE_READ], ["superjson", "json"]);
+  assert.equal([...FRAMINGS_WE_WRITE], ["superjson", "json"]);
+  assert.ok(isFramingName("json"));
+  assert.ok(isFramingName("superjson"));
+  assert.not.ok(isFramingName("cbor"));
+  assert.not.ok(isFramingName("storable"));
+});
+
+test("names - an unknown framing is an argument error", () => {
+  assert.throws(() => createDecoder("cbor", { push() {} }), (e: unknown) => e instanceof TypeError && /createDecoder: 'name'/.test(e.message));
+  assert.throws(() => encodePacket("storable", ["a"]), (e: unknown) => e instanceof TypeError && /encodePacket: 'name'/.test(e.message));
+});
+
+test("options - maxPacketSize must be a positive integer", () => {
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => createDecoder("json", { push() {} }, { maxPacketSize: bad }), TypeError);
+  }
+  assert.is(DEFAULT_MAX_PACKET_SIZE, 64 * 1024 * 1024);
+});
+
+test("json - encodes exactly the bytes Perl sends", () => {
+  for (const { json, value } of PERL_JSON) assert.is(encodePacket("json", value), json);
+});
+
+test("json - decodes Perl's packets, whole and byte by byte", () => {
+  const all = Buffer.from(PERL_JSON.map((v) => v.json).join(""), "utf8");
+  const expected = PERL_JSON.map((v) => v.value);
+  assert.equal(decodeChunks("json", [all]), expected);
+  assert.equal(decodeChunks("json", byteAtATime(all)), expected);
+});
+
+test("json - round trip split at every position", () => {
+  const bytes = encodeAll("json", PLAIN);
+  for (let i = 0; i <= bytes.length; i++) {
+    assert.equal(decodeChunks("json", [bytes.subarray(0, i), bytes.subarray(i)]), PLAIN, `split at ${i}`);
+  }
+});
+
+test("json - rich values degrade as JSON.stringify degrades them", () => {
+  const date = new Date(0);
+  const [packet] = decodeChunks("json", [Buffer.from(encodePacket("json", ["b", date, undefined, new Map([[1, 2]])]))]);
+  assert.equal(packet, ["b", date.toISOString(), null, {}]);
+});
+
+test("json - a BigInt cannot be encoded", () => {
+  assert.throws(
+    () => encodePacket("json", ["b", 1n]),
+    (e: unknown) => e instanceof TypeError && /cannot be encoded in json framing/.test(e.message),
+  );
+});
+
+test("json - a packet must be an array", () => {
+  assert.throws(() => encodePacket("json", "x" as unknown as unknown[]), TypeError);
+  protocolError(() => decodeChunks("json", [Buffer.from('{"json":[]}')]), "ERR_NOT_A_PACKET");
+});
+
+test("json - oversize and garbage fail with stable codes", () => {
+  protocolError(() => decodeChunks("json", [encodeAll("json", [["b", "x".repeat(100)]])], { maxPacketSize: 50 }), "ERR_PACKET_TOO_LARGE");
+  protocolError(() => decodeChunks("json", [Buffer.from("GET / HTTP/1.1\r\n")]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("json", [Buffer.from('["a",]')]), "ERR_BAD_FRAME");
+});
+
+test("superjson - rich values survive", () => {
+  const packets = decodeChunks("superjson", [encodeAll("superjson", RICH)]);
+  assert.is(packets.length, RICH.length);
+  const [first, second, third, fourth] = packets as [Packet, Packet, Packet, Packet];
+  assert.instance(first[1], Date);
+  assert.is((first[1] as Date).getTime(), Date.UTC(2024, 1, 29, 12, 30));
+  assert.is(first[2], 10n ** 30n);
+  assert.is(first.length, 5);
+  assert.ok(3 in first && first[3] === undefined);
+  assert.instance(second[1], Map);
+  assert.instance((second[1] as Map<unknown, unknown>).get(2), Set);
+  assert.equal([...(second[2] as Set<number>)], [1, 2, 3]);
+  const nested = (third[1] as { nested: { at: Date; big: bigint; gone?: undefined } }).nested;
+  assert.instance(nested.at, Date);
+  assert.is(nested.big, -5n);
+  assert.ok("gone" in nested);
+  assert.equal(third[2], [undefined, null]);
+  assert.ok(Number.isNaN(fourth[1]));
+  assert.equal(fourth.slice(2), [Infinity, -Infinity, "é€😀 [brackets] {braces} \"quotes\" \\"]);
+});
+
+test("superjson - round trip one byte at a time and split at every position", () => {
+  const bytes = encodeAll("superjson", RICH);
+  const expected = decodeChunks("superjson", [bytes]);
+  assert.equal(decodeChunks("superjson", byteAtATime(bytes)), expected);
+  for (let i = 0; i <= bytes.length; i++) {
+    assert.equal(decodeChunks("superjson", [bytes.subarray(0, i), bytes.subarray(i)]), expected, `split at ${i}`);
+  }
+});
+
+test("superjson - plain packets round trip too and carry no meta", () => {
+  assert.is(encodePacket("superjson", ["a", 1]), '{"json":["a",1]}');
+  assert.equal(decodeChunks("superjson", byteAtATime(encodeAll("superjson", PLAIN))), PLAIN);
+});
+
+test("superjson - a value split across many chunks", () => {
+  const packet: Packet = ["b", new Date(5), "€".repeat(500), new Set(["😀"])];
+  const bytes = encodeAll("superjson", [packet]);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 5) chunks.push(bytes.subarray(i, i + 5));
+  assert.ok(chunks.length >= 3);
+  assert.equal(decodeChunks("superjson", chunks), [packet]);
+});
+
+test("superjson - malformed envelopes are protocol errors", () => {
+  protocolError(() => decodeChunks("superjson", [Buffer.from('["a"]')]), "ERR_NOT_A_PACKET");
+  protocolError(() => decodeChunks("superjson", [Buffer.from('{"json":5}')]), "ERR_NOT_A_PACKET");
+  protocolError(() => decodeChunks("superjson", [Buffer.from('{"other":[]}')]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson", [Buffer.from('{"json":[],}')]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson", [Buffer.from("hello")]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson", [Buffer.from('{"json":["a"],"meta":{"values":{"1":["bogus"]}}}')]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson", [Buffer.from('{"json":["a"],"meta":{"values":{"0":[["class","Unknown"]]}}}')]), "ERR_BAD_FRAME");
+});
+
+test("superjson - the packet size limit applies to the envelope", () => {
+  const bytes = encodeAll("superjson", [["b", "x".repeat(100)]]);
+  protocolError(() => decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length - 1 }), "ERR_PACKET_TOO_LARGE");
+  assert.is(decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length }).length, 1);
+});
+
+test.run();
