@@ -5,3 +5,4 @@
 export * from "./kernel/index.ts";
 export * from "./errors.ts";
 export { setLogLevel, setTracing } from "./log.ts";
+export * from "./async/index.ts";

@@ -35,13 +35,22 @@ type Action = MonitorAction & { [INTERNAL]?: true };
 
 // Port state bits. Kept in one small integer so an idle port stays small.
 const ALIVE = 1;
-/** `cb` takes the whole message array (an async mailbox) instead of the spread message. */
+/** The port has a `Sink` (an async mailbox) instead of a default callback. */
 const WHOLE = 2;
+
+/**
+ * A whole-message receiver that replaces the default callback: gets each message
+ * array as it is, and is told first when the port dies (before any monitor).
+ */
+export interface Sink {
+  push(msg: Message): void;
+  kill(reason: unknown[]): void;
+}
 
 export class Port {
   readonly id: string;
-  /** The default receiver (see WHOLE). */
-  cb: Callback | null = null;
+  /** The default receiver, or the Sink when WHOLE is set. */
+  cb: Callback | Sink | null = null;
   /** Tag -> callback, called with the message minus its tag. */
   tags: Map<unknown, Callback> | null = null;
   /** Monitor actions, fired once when the port dies. */
@@ -72,12 +81,17 @@ export function portCount(): number {
 /** The port whose synchronous code runs right now, or null. */
 let current: string | null = null;
 
-/** Async context for async ports: holds the port ID across `await`. */
-export const portStorage = new AsyncLocalStorage<string>();
+/** What an async port's function carries across `await` (lib/async adds its mailbox). */
+export interface PortScope {
+  readonly id: string;
+}
+
+/** Async context for async ports: holds the port's scope across `await`. */
+export const portStorage = new AsyncLocalStorage<PortScope>();
 
 /** The port whose code is running. Throws `PortContextError` outside port context. */
 export function SELF(): string {
-  const self = current ?? portStorage.getStore();
+  const self = current ?? portStorage.getStore()?.id;
   if (self === undefined) {
     throw new PortContextError("SELF() called outside port context (no rcv callback, psub, peval or async port is running)");
   }
@@ -86,7 +100,12 @@ export function SELF(): string {
 
 /** `SELF()` or undefined, for code that works with or without a port context. */
 export function currentPort(): string | undefined {
-  return current ?? portStorage.getStore();
+  return current ?? portStorage.getStore()?.id;
+}
+
+/** The port whose synchronous code (callback, peval, psub) runs right now, or null. */
+export function syncPort(): string | null {
+  return current;
 }
 
 // ---- creating ports and receivers -----------------------------------------------
@@ -104,7 +123,9 @@ function createPort(id: string): Port {
  */
 export function port(cb?: Callback): string {
   if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
-  const p = createPort(`${NODE()}#${nextPortName()}`);
+  // join() builds a flat string; a template literal would leave a cons-string tree
+  // (two extra objects) behind every idle port.
+  const p = createPort([NODE(), nextPortName()].join("#"));
   if (cb !== undefined) p.cb = cb;
   return p.id;
 }
@@ -152,10 +173,16 @@ export function rcv(portId: string, ...args: unknown[]): string {
   return portId;
 }
 
-/** Makes `receive` the port's whole-message receiver (used by async mailboxes). */
-export function setRawReceiver(p: Port, receive: (msg: Message) => void): void {
-  p.cb = receive;
+/** Makes `sink` the port's whole-message receiver (used by async mailboxes). */
+export function setSink(p: Port, sink: Sink): void {
+  p.cb = sink;
   p.state |= WHOLE;
+}
+
+/** The port's Sink, if it has one. */
+export function sinkOf(portId: string): Sink | undefined {
+  const p = table.get(portId);
+  return p !== undefined && (p.state & WHOLE) !== 0 ? (p.cb as Sink) : undefined;
 }
 
 // ---- the run queue ---------------------------------------------------------------
@@ -237,8 +264,8 @@ function deliver(p: Port, msg: Message): void {
     const cb = tags === null ? undefined : tags.get(msg[0]);
     if (cb !== undefined) result = callWithoutTag(cb, msg);
     else if (p.cb !== null) {
-      if ((p.state & WHOLE) !== 0) p.cb(msg);
-      else result = callSpread(p.cb, msg);
+      if ((p.state & WHOLE) !== 0) (p.cb as Sink).push(msg);
+      else result = callSpread(p.cb as Callback, msg);
     }
     else killPort(p, ["unhandled_message", `no callback found for message '${String(msg[0])}'`]);
     if (result !== undefined && isThenable(result)) watchPromise(p.id, result);
@@ -355,10 +382,12 @@ function killPort(p: Port, reason: unknown[]): void {
 
 function finishPort(p: Port, reason: unknown[]): void {
   if ((p.state & ALIVE) === 0) return;
+  const sink = (p.state & WHOLE) !== 0 ? (p.cb as Sink) : null;
   p.state = 0;
   table.delete(p.id);
   p.tags = null;
   p.cb = null;
+  if (sink !== null) sink.kill(reason);
   const mons = p.mons;
   p.mons = null;
   let watched = false;

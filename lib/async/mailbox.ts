@@ -1,0 +1,291 @@
+/**
+ * The mailbox of an async port: queued messages plus the waiters of `get`/`getCond`.
+ *
+ * Selective receive must not slow down as the queue grows, and a big backlog must not
+ * cost much memory (a pre-filled mailbox of a million messages is all live data for
+ * the GC), so messages are kept in one array in arrival order, `slots`, plus, per tag,
+ * an array of slot indexes in arrival order (small integers: no allocation).
+ * - Taking a message by any path leaves a hole (`undefined`) in `slots`; a tag queue
+ *   skips indexes whose slot is a hole, so `get(tag)` is O(1) amortised however many
+ *   other messages wait.
+ * - Tag queues hold absolute positions (`base` + index), so dropping the taken prefix
+ *   of `slots` (the common case: messages taken in order) needs no re-indexing.
+ * - When holes in the middle outnumber live messages, `slots` is rebuilt without them
+ *   and the tag queues re-indexed: O(live) work paid for by as many removals.
+ * - A new message is first offered to the waiters and queued only if none takes it,
+ *   so a waiting `getCond` tests each message once, on arrival, never the backlog again.
+ *
+ * Every way a wait ends goes through `Waiter.settle`, which clears the timer and the
+ * abort listener, so nothing is left behind (checked by the async specs).
+ */
+import type { Message, PortScope, Sink } from "../kernel/ports.ts";
+import { PortKilledError } from "../errors.ts";
+
+interface TagQueue {
+  indexes: number[];
+  head: number;
+}
+
+/** Shared by every empty mailbox (never written: `append` replaces it first). */
+const NO_SLOTS: (Message | undefined)[] = [];
+
+/** Holes tolerated before a rebuild, so small mailboxes never bother. */
+const MIN_HOLES_TO_COMPACT = 1024;
+
+/** What a waiter decided about a message: falsy = not mine; anything else = taken. */
+export type Verdict = unknown;
+
+/** What a timed or cancellable wait must release when it ends. */
+export interface WaitExtras {
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * One pending `get` or `getCond`. A `get` waiter matches a tag and resolves to the
+ * message without it; a `getCond` waiter has a test and resolves to [message, verdict].
+ * Kept small: an idle async port holds one.
+ */
+export class Waiter {
+  readonly match: string | ((msg: Message) => Verdict);
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+  /** Only for waits with a timeout or a signal. */
+  extras: WaitExtras | null = null;
+  /** The next waiter of the same mailbox (usually there is only one). */
+  next: Waiter | null = null;
+  done = false;
+  constructor(match: Waiter["match"], resolve: Waiter["resolve"], reject: Waiter["reject"]) {
+    this.match = match;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+  /** Ends the wait exactly once, releasing its timer and abort listener. */
+  settle(value: unknown, err?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    const x = this.extras;
+    if (x !== null) {
+      if (x.timer !== undefined) clearTimeout(x.timer);
+      if (x.onAbort !== undefined) x.signal!.removeEventListener("abort", x.onAbort);
+    }
+    if (err !== undefined) this.reject(err);
+    else this.resolve(value);
+  }
+}
+
+export class Mailbox implements Sink, PortScope {
+  /** The port's ID; the mailbox doubles as the async context's scope. */
+  readonly id: string;
+  /** Messages in arrival order; `undefined` marks one already taken. */
+  private slots: (Message | undefined)[] = NO_SLOTS;
+  /** Index of the oldest live message (or slots.length). */
+  private head = 0;
+  /** Absolute position of slots[0]. */
+  private base = 0;
+  private count = 0;
+  /** Created with the first tagged message, so an idle mailbox stays small. */
+  private byTag: Map<string, TagQueue> | null = null;
+  /** Usually at most one waiter: the port's own function. */
+  private waiters: Waiter | null = null;
+  /** Set when the port died: every later wait fails with it. */
+  death: PortKilledError | null = null;
+  /** Whether an iterator (`messages()`) is reading. */
+  reading = false;
+
+  constructor(id: string) {
+    this.id = id;
+  }
+
+  /** Number of queued messages. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Number of pending waits (for tests: nothing may be left behind). */
+  get pending(): number {
+    let n = 0;
+    for (let w = this.waiters; w !== null; w = w.next) n++;
+    return n;
+  }
+
+  /** A message arrived: hand it to the first waiter that takes it, else queue it. */
+  push(msg: Message): void {
+    for (let w = this.waiters; w !== null; ) {
+      const next = w.next;
+      const match = w.match;
+      if (typeof match === "string") {
+        if (msg[0] === match) {
+          this.removeWaiter(w);
+          w.settle(msg.slice(1));
+          return;
+        }
+      } else {
+        let verdict: Verdict;
+        try {
+          verdict = match(msg);
+        } catch (err) {
+          // A throwing predicate fails its own wait; the message stays for others.
+          this.removeWaiter(w);
+          w.settle(undefined, err);
+          w = next;
+          continue;
+        }
+        if (verdict) {
+          this.removeWaiter(w);
+          w.settle([msg, verdict]);
+          return;
+        }
+      }
+      w = next;
+    }
+    this.append(msg);
+  }
+
+  private append(msg: Message): void {
+    const index = this.base + this.slots.length;
+    if (this.slots === NO_SLOTS) this.slots = [msg];
+    else this.slots.push(msg);
+    this.count++;
+    const tag = msg[0];
+    if (typeof tag === "string") this.indexTag(tag, index);
+  }
+
+  private indexTag(tag: string, position: number): void {
+    const byTag = (this.byTag ??= new Map());
+    const q = byTag.get(tag);
+    if (q === undefined) byTag.set(tag, { indexes: [position], head: 0 });
+    else q.indexes.push(position);
+  }
+
+  /** Takes the message at slots[index] out, leaving a hole. */
+  private remove(index: number): Message {
+    const slots = this.slots;
+    const msg = slots[index]!;
+    slots[index] = undefined;
+    if (--this.count === 0) {
+      this.base += slots.length;
+      this.slots = NO_SLOTS;
+      this.head = 0;
+      this.byTag = null;
+      return msg;
+    }
+    if (index === this.head) {
+      let h = index + 1;
+      while (slots[h] === undefined) h++; // a live message follows: count > 0
+      this.head = h;
+      if (h > MIN_HOLES_TO_COMPACT && h > slots.length >>> 1) {
+        this.base += h;
+        this.slots = slots.slice(h);
+        this.head = 0;
+      }
+    }
+    const holes = this.slots.length - this.head - this.count;
+    if (holes > MIN_HOLES_TO_COMPACT && holes > this.count) this.compact();
+    return msg;
+  }
+
+  /** Rebuilds `slots` without holes and re-indexes the tag queues. */
+  private compact(): void {
+    const old = this.slots;
+    this.slots = [];
+    this.head = 0;
+    this.base = 0;
+    this.byTag = null;
+    for (let i = 0; i < old.length; i++) {
+      const msg = old[i];
+      if (msg === undefined) continue;
+      const position = this.slots.length;
+      this.slots.push(msg);
+      if (typeof msg[0] === "string") this.indexTag(msg[0], position);
+    }
+  }
+
+  /** Removes and returns the oldest queued message with this tag. O(1) amortised. */
+  takeTag(tag: string): Message | undefined {
+    const byTag = this.byTag;
+    const q = byTag === null ? undefined : byTag.get(tag);
+    if (q === undefined) return undefined;
+    const { indexes } = q;
+    const slots = this.slots;
+    const base = this.base;
+    let h = q.head;
+    // Positions below `base` were dropped with the taken prefix: holes too.
+    while (h < indexes.length && (indexes[h] < base || slots[indexes[h] - base] === undefined)) h++;
+    if (h === indexes.length) {
+      byTag!.delete(tag);
+      return undefined;
+    }
+    const index = indexes[h++] - base;
+    if (h === indexes.length) byTag!.delete(tag);
+    else if (h > 64 && h > indexes.length >>> 1) {
+      q.indexes = indexes.slice(h);
+      h = 0;
+    }
+    q.head = h;
+    return this.remove(index);
+  }
+
+  /**
+   * Removes and returns the oldest queued message `test` accepts, with the verdict.
+   * Tests each queued message at most once.
+   */
+  takeFirst(test: (msg: Message) => Verdict): [Message, Verdict] | undefined {
+    const slots = this.slots;
+    for (let i = this.head; i < slots.length; i++) {
+      const msg = slots[i];
+      if (msg === undefined) continue;
+      const verdict = test(msg);
+      if (verdict) return [this.remove(i), verdict];
+    }
+    return undefined;
+  }
+
+  /** The oldest queued message, removed. */
+  takeNext(): Message | undefined {
+    return this.count === 0 ? undefined : this.remove(this.head);
+  }
+
+  addWaiter(w: Waiter): void {
+    if (this.waiters === null) {
+      this.waiters = w;
+      return;
+    }
+    let last = this.waiters;
+    while (last.next !== null) last = last.next;
+    last.next = w;
+  }
+
+  removeWaiter(w: Waiter): void {
+    if (this.waiters === w) {
+      this.waiters = w.next;
+    } else {
+      for (let prev = this.waiters; prev !== null; prev = prev.next) {
+        if (prev.next === w) {
+          prev.next = w.next;
+          break;
+        }
+      }
+    }
+    w.next = null;
+  }
+
+  /** The port died: fail every wait, drop the queue. */
+  kill(reason: unknown[]): void {
+    this.death = new PortKilledError(this.id, reason);
+    let w = this.waiters;
+    this.waiters = null;
+    while (w !== null) {
+      const next = w.next;
+      w.next = null;
+      w.settle(undefined, this.death);
+      w = next;
+    }
+    this.slots = NO_SLOTS;
+    this.head = 0;
+    this.base = 0;
+    this.count = 0;
+    this.byTag = null;
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * Async ports, the Coro::MP analogue: a port whose code is a straight-line `async`
+ * function that decides in which order it takes messages.
+ *
+ * - `portAsync(fn)` / `rcvAsync(port, fn)` attach a mailbox (it replaces the default
+ *   receiver; tagged `rcv` callbacks still win) and run `fn` on the run queue, never
+ *   before they return, with `SELF()` set through AsyncLocalStorage so it survives
+ *   every `await`.
+ * - `fn` returning kills the port normally, or with the returned array as the reason;
+ *   throwing kills it with `["die", message]`. When the port is killed from outside,
+ *   pending and later waits reject with `PortKilledError`, so `finally` blocks run.
+ * - `get`/`getCond` find the mailbox through the async context, so they work only in
+ *   the port's own function (or `pevalAsync` on that port).
+ *
+ * Times are seconds. A timeout of 0 means "only what is already queued"; no timeout
+ * waits for ever. Every wait also takes an AbortSignal.
+ */
+import { PortContextError, argumentError } from "../errors.ts";
+import { defer } from "../kernel/ports.ts";
+import {
+  type Message,
+  type PortScope,
+  dieReason,
+  isThenable,
+  kil,
+  localPort,
+  port,
+  portStorage,
+  setSink,
+  sinkOf,
+  syncPort,
+} from "../kernel/ports.ts";
+import { secondsToMs } from "../kernel/timers.ts";
+import { Mailbox, type Verdict, type WaitExtras, Waiter } from "./mailbox.ts";
+
+/** How long to wait (seconds; 0 = only if already queued) and what can cancel it. */
+export interface WaitOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/** The body of an async port. Its result: an array becomes the kill reason. */
+export type AsyncPortFn = (self: string) => unknown;
+
+/**
+ * Creates a port with an async mailbox and runs `fn(SELF)` in its context. Returns the
+ * port ID at once; `fn` starts on the run queue.
+ *
+ * ```ts
+ * const echo = portAsync(async () => {
+ *   for (;;) {
+ *     const [reply, text] = (await get("echo"))!;
+ *     snd(reply, "echoed", text);
+ *   }
+ * });
+ * ```
+ */
+export function portAsync(fn: AsyncPortFn): string {
+  if (typeof fn !== "function") throw argumentError("portAsync", "fn", "a function", fn);
+  const id = port();
+  attach(id, fn);
+  return id;
+}
+
+/**
+ * Attaches an async mailbox to an existing local port and runs `fn(SELF)` in its
+ * context. Once per port; the mailbox replaces the default receiver.
+ */
+export function rcvAsync(portId: string, fn: AsyncPortFn): string {
+  if (typeof fn !== "function") throw argumentError("rcvAsync", "fn", "a function", fn);
+  if (typeof portId !== "string" || localPort(portId) === undefined) {
+    throw argumentError("rcvAsync", "port", "a live local port ID", portId);
+  }
+  if (sinkOf(portId) !== undefined) throw new TypeError(`rcvAsync: port ${portId} already has an async mailbox`);
+  attach(portId, fn);
+  return portId;
+}
+
+function attach(id: string, fn: AsyncPortFn): void {
+  // The mailbox is the port's sink (it hears of the port's death first) and the scope
+  // that AsyncLocalStorage carries across `await`: one object per async port.
+  const box = new Mailbox(id);
+  setSink(localPort(id)!, box);
+  defer(() => {
+    if (box.death === null) portStorage.run(box, runBody, box, fn);
+  });
+}
+
+function runBody(box: Mailbox, fn: AsyncPortFn): void {
+  let result: unknown;
+  try {
+    result = fn(box.id);
+  } catch (err) {
+    kil(box.id, ...dieReason(err));
+    return;
+  }
+  // Shared handlers find their port through the async context the reaction inherits
+  // from this call, so a waiting port holds no closures of its own for them.
+  if (isThenable(result)) result.then(bodyReturned, bodyThrew);
+  else finish(box.id, result);
+}
+
+function bodyReturned(value: unknown): void {
+  finish(portStorage.getStore()!.id, value);
+}
+
+function bodyThrew(err: unknown): void {
+  kil(portStorage.getStore()!.id, ...dieReason(err));
+}
+
+/**
+ * The port's function has returned. Killing a port that is already dead (e.g. the
+ * function ended on the PortKilledError of its own pending get) is a no-op, so only
+ * real failures become "die".
+ */
+function finish(id: string, result: unknown): void {
+  kil(id, ...(Array.isArray(result) ? result : []));
+}
+
+/**
+ * Runs async `fn` in the context of `port` (SELF set across `await`); an exception or
+ * rejection kills the port with `["die", message]` and resolves to undefined. If the
+ * port has a mailbox, `fn` may use `get`/`getCond`.
+ */
+export async function pevalAsync<R>(portId: string, fn: () => R | Promise<R>): Promise<R | undefined> {
+  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError("pevalAsync", "port", "a port ID string", portId);
+  if (typeof fn !== "function") throw argumentError("pevalAsync", "fn", "a function", fn);
+  const sink = sinkOf(portId);
+  const scope: PortScope = sink instanceof Mailbox ? sink : { id: portId };
+  try {
+    return await portStorage.run(scope, fn);
+  } catch (err) {
+    kil(portId, ...dieReason(err));
+    return undefined;
+  }
+}
+
+/** The mailbox of the port whose async code is running. */
+function currentBox(fn: string): Mailbox {
+  const scope = portStorage.getStore();
+  if (scope instanceof Mailbox) {
+    const sync = syncPort();
+    if (sync === null || sync === scope.id) return scope;
+  }
+  if (scope === undefined) {
+    throw new PortContextError(`${fn}() must be called from an async port's own function (portAsync, rcvAsync or pevalAsync)`);
+  }
+  throw new PortContextError(`${fn}(): port ${syncPort() ?? scope.id} has no async mailbox (create it with portAsync or rcvAsync)`);
+}
+
+function waitOptions(fn: string, wait: number | WaitOptions | undefined): { ms: number | undefined; signal: AbortSignal | undefined } {
+  if (wait === undefined || wait === null) return { ms: undefined, signal: undefined };
+  if (typeof wait === "number") return { ms: secondsToMs(fn, "timeout", wait), signal: undefined };
+  if (typeof wait !== "object") throw argumentError(fn, "timeout", "seconds or { timeout, signal }", wait);
+  const ms = wait.timeout === undefined ? undefined : secondsToMs(fn, "timeout", wait.timeout);
+  if (wait.signal !== undefined && !(wait.signal instanceof AbortSignal)) throw argumentError(fn, "signal", "an AbortSignal", wait.signal);
+  return { ms, signal: wait.signal };
+}
+
+/**
+ * Queues a waiter with its timeout and abort signal; resolves undefined on timeout.
+ * With a tag it resolves to the message without the tag, else to [message, verdict].
+ */
+function wait(box: Mailbox, match: string | ((msg: Message) => Verdict), ms: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const w = new Waiter(match, resolve, reject);
+    if (signal !== undefined || ms !== undefined) {
+      const x: WaitExtras = (w.extras = { timer: undefined, signal, onAbort: undefined });
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        x.onAbort = () => {
+          box.removeWaiter(w);
+          w.settle(undefined, signal.reason);
+        };
+        signal.addEventListener("abort", x.onAbort, { once: true });
+      }
+      if (ms !== undefined) {
+        x.timer = setTimeout(() => {
+          box.removeWaiter(w);
+          w.settle(undefined);
+        }, ms);
+      }
+    }
+    box.addWaiter(w);
+  });
+}
+
+/**
+ * The first queued message tagged `tag`, without its tag (`undefined` on timeout).
+ * Costs the same however many other messages wait.
+ *
+ * `const [port, path] = (await get("write_file"))!;`
+ */
+export function get(tag: string, wait?: number | WaitOptions): Promise<Message | undefined> {
+  const box = currentBox("get");
+  if (typeof tag !== "string") return Promise.reject(argumentError("get", "tag", "a string", tag));
+  if (box.death !== null) return Promise.reject(box.death);
+  const queued = box.takeTag(tag);
+  if (queued !== undefined) return Promise.resolve(queued.slice(1));
+  return waitFor(box, "get", tag, wait) as Promise<Message | undefined>;
+}
+
+function waitFor(box: Mailbox, fn: string, match: string | ((msg: Message) => Verdict), waitArg: number | WaitOptions | undefined): Promise<unknown> {
+  if (waitArg === undefined) return wait(box, match, undefined, undefined);
+  let opts: ReturnType<typeof waitOptions>;
+  try {
+    opts = waitOptions(fn, waitArg);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (opts.ms === 0) return Promise.resolve(undefined);
+  return wait(box, match, opts.ms, opts.signal);
+}
+
+type Falsy = false | 0 | "" | null | undefined;
+
+/**
+ * Selective receive: the first message (whole, tag included) for which `pred` returns
+ * something truthy; no predicate takes the next message; `undefined` on timeout.
+ *
+ * Switch form: when `pred` returns a function, that function is called with the message
+ * and `getCond` resolves to its (awaited) result:
+ *
+ * ```ts
+ * const more = await getCond((m) => {
+ *   if (m[0] === "data") return ([, chunk]) => write(chunk);
+ *   if (m[0] === "close") return () => false;
+ *   throw new Error(`unexpected message ${m[0]}`);
+ * }, 5);
+ * ```
+ */
+export function getCond<R>(pred: (msg: Message) => ((msg: Message) => R) | Falsy, wait?: number | WaitOptions): Promise<Awaited<R> | undefined>;
+export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<Message | undefined>;
+export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<unknown> {
+  const box = currentBox("getCond");
+  if (pred !== undefined && pred !== null && typeof pred !== "function") return Promise.reject(argumentError("getCond", "pred", "a function or undefined", pred));
+  if (box.death !== null) return Promise.reject(box.death);
+  if (pred === undefined || pred === null) {
+    const next = box.takeNext();
+    if (next !== undefined) return Promise.resolve(next);
+    return waitFor(box, "getCond", acceptAll, wait).then(messageOf as (hit: unknown) => Message | undefined);
+  }
+  let hit: [Message, Verdict] | undefined;
+  try {
+    hit = box.takeFirst(pred);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (hit !== undefined) return Promise.resolve(hit).then(applyVerdict);
+  return waitFor(box, "getCond", pred, wait).then(applyVerdict as (hit: unknown) => unknown);
+}
+
+const acceptAll = (): true => true;
+
+function messageOf(hit: [Message, Verdict] | undefined): Message | undefined {
+  return hit === undefined ? undefined : hit[0];
+}
+
+function applyVerdict(hit: [Message, Verdict] | undefined): unknown {
+  if (hit === undefined) return undefined;
+  const [msg, verdict] = hit;
+  return typeof verdict === "function" ? verdict(msg) : msg;
+}
+
+/**
+ * The mailbox as an async iterator, for `for await (const msg of messages())`. With a
+ * tag, yields only those messages, without the tag (like `get`). One reader at a time;
+ * `break` releases it. Ends by throwing `PortKilledError` when the port dies.
+ */
+export function messages(tag?: string): AsyncIterableIterator<Message> & AsyncDisposable {
+  const box = currentBox("messages");
+  if (tag !== undefined && typeof tag !== "string") throw argumentError("messages", "tag", "a string or undefined", tag);
+  if (box.reading) throw new Error(`messages(): port ${box.id} already has a reader; one iterator at a time`);
+  box.reading = true;
+  let open = true;
+  const close = (): void => {
+    if (open) {
+      open = false;
+      box.reading = false;
+    }
+  };
+  const iterator: AsyncIterableIterator<Message> & AsyncDisposable = {
+    async next(): Promise<IteratorResult<Message>> {
+      if (!open) return { value: undefined, done: true };
+      const msg = tag === undefined ? await getCond() : await get(tag);
+      return { value: msg!, done: false };
+    },
+    async return(): Promise<IteratorResult<Message>> {
+      close();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+    async [Symbol.asyncDispose]() {
+      close();
+    },
+  };
+  return iterator;
+}
+
+/** The mailbox of a local async port, for introspection and tests. */
+export function mailboxOf(portId: string): { readonly size: number; readonly pending: number } | undefined {
+  const sink = sinkOf(portId);
+  return sink instanceof Mailbox ? sink : undefined;
+}

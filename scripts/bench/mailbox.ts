@@ -1,0 +1,121 @@
+/**
+ * Async mailbox figures (npm run bench:mailbox), each next to a baseline from this run:
+ * - `get` loop throughput, on a pre-filled mailbox and on a producer/consumer pair,
+ *   against a bare loop that awaits one promise per message (target >= 0.6x);
+ * - the cost of one `get(tag)` with K = 0, 1,000 and 100,000 non-matching messages
+ *   queued (target: K = 100,000 within 2x of K = 0);
+ * - heap bytes per idle async port, blocked in `get` (target <= 1 KB).
+ */
+import { get, kil, port, portAsync, rcv, snd } from "../../lib/index.ts";
+import { best, fmt, gc, now, rate, row } from "./util.ts";
+
+const N = 1_000_000;
+
+async function bareLoop(): Promise<number> {
+  const msgs: unknown[][] = [];
+  for (let i = 0; i < N; i++) msgs.push(["tick", i]);
+  let sum = 0;
+  const t0 = now();
+  for (let i = 0; i < N; i++) {
+    const m = await Promise.resolve(msgs[i]);
+    sum += m[1] as number;
+  }
+  const ms = now() - t0;
+  if (sum !== (N * (N - 1)) / 2) throw new Error("baseline miscounted");
+  return rate(N, ms);
+}
+
+/** All N messages are queued before the loop starts taking them. */
+function prefilled(): Promise<number> {
+  return new Promise((resolve) => {
+    const consumer = portAsync(async () => {
+      await get("start");
+      let sum = 0;
+      const t0 = now();
+      for (let i = 0; i < N; i++) sum += (await get("tick"))![0] as number;
+      resolve(rate(N, now() - t0));
+      if (sum !== (N * (N - 1)) / 2) throw new Error("miscounted");
+    });
+    for (let i = 0; i < N; i++) snd(consumer, "tick", i);
+    snd(consumer, "start");
+  });
+}
+
+/** A callback port streams messages (1,000 per run-queue turn) while the loop takes them. */
+function producerConsumer(): Promise<number> {
+  return new Promise((resolve) => {
+    let t0 = 0;
+    const consumer = portAsync(async () => {
+      for (let i = 0; i < N; i++) await get("tick");
+      resolve(rate(N, now() - t0));
+    });
+    let sent = 0;
+    const producer = rcv(port(), "go", () => {
+      for (let i = 0; i < 1000 && sent < N; i++, sent++) snd(consumer, "tick", sent);
+      if (sent < N) snd(producer, "go");
+      else kil(producer);
+    });
+    t0 = now();
+    snd(producer, "go");
+  });
+}
+
+/** Microseconds per get(tag) when K messages with other tags wait in front. */
+function getCost(k: number): Promise<number> {
+  const M = 100_000;
+  return new Promise((resolve) => {
+    const p = portAsync(async () => {
+      await get("start");
+      const t0 = now();
+      for (let i = 0; i < M; i++) await get("wanted");
+      resolve(((now() - t0) * 1000) / M);
+    });
+    for (let i = 0; i < k; i++) snd(p, "other", i);
+    for (let i = 0; i < M; i++) snd(p, "wanted", i);
+    snd(p, "start");
+  });
+}
+
+async function idlePortBytes(): Promise<{ ours: number; base: number }> {
+  const M = 100_000;
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    gc();
+  };
+  await settle();
+  let before = process.memoryUsage().heapUsed;
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < M; i++) pending.push(new Promise(() => {}));
+  await settle();
+  const base = (process.memoryUsage().heapUsed - before) / M;
+  before = process.memoryUsage().heapUsed;
+  const ports: string[] = [];
+  for (let i = 0; i < M; i++) {
+    ports.push(
+      portAsync(async () => {
+        await get("never");
+      }),
+    );
+  }
+  await settle();
+  const ours = (process.memoryUsage().heapUsed - before) / M;
+  for (const p of ports) kil(p);
+  if (pending.length !== M) throw new Error("unreachable");
+  return { ours, base };
+}
+
+console.log(`aemp bench:mailbox (node ${process.version}, ${N.toLocaleString()} messages)`);
+const bare = await best(3, bareLoop);
+const pre = await best(3, prefilled);
+row("get loop, pre-filled mailbox (msgs/s)", fmt(pre), fmt(bare), pre / bare, "target >= 0.6x of awaited-promise loop");
+const pc = await best(3, producerConsumer);
+row("get loop, producer/consumer (msgs/s)", fmt(pc), fmt(bare), pc / bare, "target >= 0.6x of awaited-promise loop");
+
+const k0 = 1 / (await best(3, async () => 1 / (await getCost(0))));
+for (const k of [1_000, 100_000]) {
+  const c = 1 / (await best(3, async () => 1 / (await getCost(k))));
+  row(`get(tag) with K=${k.toLocaleString()} others queued (us)`, c.toFixed(3), k0.toFixed(3), c / k0, "target K=100,000 within 2x of K=0");
+}
+const mem = await idlePortBytes();
+row("heap per idle async port (bytes)", mem.ours.toFixed(0), mem.base.toFixed(0), mem.ours / mem.base, "target <= 1024 bytes (baseline: one pending promise)");
+process.exit(0);
