@@ -6,6 +6,7 @@
  *   queued (target: K = 100,000 within 2x of K = 0);
  * - heap bytes per idle async port, blocked in `get` (target <= 1 KB).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { get, kil, port, portAsync, rcv, snd } from "../../lib/index.ts";
 import { best, fmt, gc, now, rate, row } from "./util.ts";
 
@@ -90,13 +91,17 @@ async function idlePortBytes(): Promise<{ ours: number; base: number }> {
   const base = (process.memoryUsage().heapUsed - before) / M;
   before = process.memoryUsage().heapUsed;
   const ports: string[] = [];
+  let waiting = 0;
   for (let i = 0; i < M; i++) {
     ports.push(
       portAsync(async () => {
+        waiting++;
         await get("never");
       }),
     );
   }
+  // Bodies start on the run queue, a batch per turn: wait until every one is blocked.
+  while (waiting < M) await new Promise((r) => setImmediate(r));
   await settle();
   const ours = (process.memoryUsage().heapUsed - before) / M;
   for (const p of ports) kil(p);
@@ -105,11 +110,16 @@ async function idlePortBytes(): Promise<{ ours: number; base: number }> {
 }
 
 console.log(`aemp bench:mailbox (node ${process.version}, ${N.toLocaleString()} messages)`);
+// Measured before any async port exists: once an AsyncLocalStorage has been entered,
+// Node 20 runs a hook on every promise in the process, which the second baseline shows.
 const bare = await best(3, bareLoop);
 const pre = await best(3, prefilled);
+const bareAls = await best(3, () => new AsyncLocalStorage<number>().run(1, bareLoop));
 row("get loop, pre-filled mailbox (msgs/s)", fmt(pre), fmt(bare), pre / bare, "target >= 0.6x of awaited-promise loop");
+row("  vs the same bare loop with ALS hooks on", fmt(pre), fmt(bareAls), pre / bareAls, "(Node 20 AsyncLocalStorage cost)");
 const pc = await best(3, producerConsumer);
 row("get loop, producer/consumer (msgs/s)", fmt(pc), fmt(bare), pc / bare, "target >= 0.6x of awaited-promise loop");
+row("  vs the same bare loop with ALS hooks on", fmt(pc), fmt(bareAls), pc / bareAls, "(Node 20 AsyncLocalStorage cost)");
 
 const k0 = 1 / (await best(3, async () => 1 / (await getCost(0))));
 for (const k of [1_000, 100_000]) {
