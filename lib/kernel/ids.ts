@@ -58,6 +58,7 @@ export function nodeOf(id: string): string {
 
 /** Whether a port (or node) ID belongs to this node. */
 export function portIsLocal(port: string): boolean {
+  if (typeof port !== "string") throw new TypeError(`portIsLocal: 'port' must be a port or node ID string, received ${typeof port}`);
   return nodeOf(port) === nodeId;
 }
 

@@ -9,7 +9,8 @@
 import { argumentError } from "../errors.ts";
 import { error as logError } from "../log.ts";
 import { type Guard, guard } from "./guard.ts";
-import { type Callback, currentPort, isThenable, kil, peval, port, snd } from "./ports.ts";
+import { isPortId } from "./ids.ts";
+import { type Callback, currentPort, defer, isThenable, kil, peval, port, snd } from "./ports.ts";
 import { monitor } from "./mon.ts";
 
 /** Validates a time in seconds and returns milliseconds. */
@@ -47,7 +48,8 @@ export function after(seconds: number, ...action: unknown[]): Guard {
   if (typeof first === "function") {
     const self = currentPort();
     fire = () => callAs(self, first as Callback, []);
-  } else if (typeof first === "string") {
+  } else if (isPortId(first)) {
+    // Checked now: a bad port ID must throw here, not later inside a timer.
     fire = () => snd(first, ...action.slice(1));
   } else {
     throw argumentError("after", "second argument", "a callback or a port ID string", first);
@@ -86,7 +88,9 @@ export function cal(target: string, ...args: unknown[]): string {
   };
   const replyPort = port((...reply: unknown[]) => finish(reply));
   if (ms !== undefined) timer = setTimeout(() => finish([]), ms);
-  else watch = monitor(target, () => finish([]));
+  // Deferred so a reply the target sent just before dying (already on the run queue)
+  // is delivered first and wins over the "no reply" call.
+  else watch = monitor(target, () => defer(() => finish([])));
   snd(target, ...args, replyPort);
   return replyPort;
 }
