@@ -6,3 +6,5 @@ export * from "./kernel/index.ts";
 export * from "./errors.ts";
 export { setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
+export { type ConfigureOptions, type ConfigureResult, configure } from "./config/configure.ts";
+export { monNodes, nodeIsUp, sndOn, upNodes } from "./node/index.ts";

@@ -1,0 +1,353 @@
+/**
+ * Seeds, masters and the global service (AnyEvent::MP::Global's protocol, `gproto=1`).
+ *
+ * Every node keeps a local database (`family -> key -> value`, the entries it owns),
+ * holding at least its own `'l` entry (its listen addresses). A node that is not
+ * global picks a master, the first seed whose link is up, and sends it `g_slave` with
+ * its whole local database; changes follow as `g_upd`. Any node can then ask its
+ * master where another node listens (`g_find` -> `g_found`), which is how a node
+ * reaches any other by node ID alone.
+ *
+ * A node becomes global when it finds itself in its own seed list or when another
+ * node sends it `g_slave`. Global nodes merge the databases of their slaves, mirror
+ * them to each other (`g_set`, `g_upd`), keep links to every node in `'g`, and greet
+ * every node whose link comes up with `g_global`. When a node's link drops, a global
+ * node deletes everything it owned. The merge rules (a key owned by several nodes) are
+ * those of Perl's `g_upd`: deleting one owner's copy brings back another owner's value.
+ */
+import { NODE } from "../kernel/ids.ts";
+import { registerNodeRequest } from "../kernel/node-port.ts";
+import { debug, info } from "../log.ts";
+import type { Network } from "../node/network.ts";
+
+type Family = Record<string, unknown>;
+type Db = Record<string, Family>;
+
+const L = "'l";
+const G = "'g";
+
+/** A family change for monitors: keys set (with values) and keys deleted. */
+export type FamilyListener = (family: string, set: Family, deleted: string[]) => void;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
+}
+
+export class GlobalService {
+  private readonly net: Network;
+  /** Entries this node owns. */
+  readonly localDb: Db = Object.create(null);
+  isGlobal = false;
+  master: string | undefined;
+  /** Node IDs of seeds whose link is up (in seed order when chosen). */
+  private readonly seedNodes = new Set<string>();
+  /** Known global nodes. */
+  private readonly globalNodes = new Set<string>();
+  /** Requests waiting for a master: re-sent when one is chosen. */
+  private readonly pendingFinds = new Map<string, ((addresses: string[] | null) => void)[]>();
+
+  // Global-node state.
+  private readonly localDbs = new Map<string, Db>();
+  readonly globalDb: Db = Object.create(null);
+  private readonly slaves = new Map<string, Set<string>>();
+  private readonly familyMonitors = new Map<string, Set<string>>();
+  private readonly keepalive = new Set<string>();
+
+  constructor(net: Network) {
+    this.net = net;
+    this.registerRequests();
+    net.onNodeEvent((nodeId, up) => (up ? this.nodeUp(nodeId) : this.nodeDown(nodeId)));
+    net.setResolver((nodeId) => this.resolve(nodeId));
+  }
+
+  /** Called once the listeners are bound. */
+  start(ownAddresses: string[], seedIsSelf: boolean): void {
+    this.localSet(L, NODE(), ownAddresses);
+    if (seedIsSelf) this.becomeGlobal();
+  }
+
+  // ---- the local database --------------------------------------------------------------
+
+  /** Sets an entry this node owns and tells the master. */
+  localSet(family: string, key: string, value: unknown): void {
+    (this.localDb[family] ??= Object.create(null))[key] = value;
+    this.toMaster(family, { [key]: value }, []);
+  }
+
+  /** Deletes entries this node owns and tells the master. */
+  localDel(family: string, keys: string[]): void {
+    const fam = this.localDb[family];
+    if (fam === undefined) return;
+    const gone = keys.filter((k) => k in fam);
+    for (const k of gone) delete fam[k];
+    if (Object.keys(fam).length === 0) delete this.localDb[family];
+    if (gone.length > 0) this.toMaster(family, {}, gone);
+  }
+
+  private toMaster(family: string, set: Family, del: string[]): void {
+    if (this.isGlobal) this.update(NODE(), family, set, del);
+    else if (this.master !== undefined) this.sendNode(this.master, "g_upd", family, set, del);
+  }
+
+  // ---- master and discovery ------------------------------------------------------------
+
+  private sendNode(nodeId: string, ...msg: unknown[]): void {
+    this.net.send(nodeId, `${nodeId}#`, msg);
+  }
+
+  private setMaster(nodeId: string): void {
+    if (this.master === nodeId) return;
+    this.master = nodeId;
+    info(`master is now ${nodeId}`);
+    if (nodeId !== NODE()) this.sendNode(nodeId, "g_slave", this.localDb);
+    for (const target of this.pendingFinds.keys()) this.askFind(target);
+  }
+
+  private chooseMaster(): void {
+    if (this.isGlobal) return;
+    const candidates = [...this.seedNodes, ...this.globalNodes].filter((n) => this.net.nodes.get(n)?.isUp);
+    if (candidates.length > 0) this.setMaster(candidates[0]);
+    else this.master = undefined;
+  }
+
+  private resolve(nodeId: string): Promise<string[] | null> {
+    if (this.isGlobal) return Promise.resolve(addressList(this.globalDb[L]?.[nodeId]));
+    return new Promise((resolve) => {
+      const waiting = this.pendingFinds.get(nodeId);
+      if (waiting !== undefined) {
+        waiting.push(resolve);
+        return;
+      }
+      this.pendingFinds.set(nodeId, [resolve]);
+      // Without a master the request waits for one, but not for ever.
+      setTimeout(() => this.found(nodeId, null), this.net.config.monitorTimeout * 1000).unref();
+      if (this.master !== undefined) this.askFind(nodeId);
+    });
+  }
+
+  private askFind(nodeId: string): void {
+    if (this.master !== undefined) this.sendNode(this.master, "g_find", nodeId);
+  }
+
+  private found(nodeId: string, addresses: unknown): void {
+    const waiting = this.pendingFinds.get(nodeId);
+    if (waiting === undefined) return;
+    this.pendingFinds.delete(nodeId);
+    for (const resolve of waiting) resolve(addressList(addresses));
+  }
+
+  /** A seed link is up: remember it and make sure the seed runs the global service. */
+  seedUp(nodeId: string): void {
+    this.seedNodes.add(nodeId);
+    this.sendNode(nodeId, "g_slave");
+    if (this.master === undefined) this.chooseMaster();
+  }
+
+  private nodeUp(nodeId: string): void {
+    if (this.isGlobal) this.sendNode(nodeId, "g_global");
+  }
+
+  private nodeDown(nodeId: string): void {
+    if (this.isGlobal) this.disconnect(nodeId);
+    if (this.master === nodeId) {
+      this.master = undefined;
+      this.chooseMaster();
+    }
+  }
+
+  // ---- the global service --------------------------------------------------------------
+
+  becomeGlobal(): void {
+    if (this.isGlobal) return;
+    info("starting global service");
+    this.isGlobal = true;
+    this.master = NODE();
+    // A global node is its own master: its entries join the merged database as a
+    // slave's would.
+    this.slaves.set(NODE(), new Set());
+    for (const [family, entries] of Object.entries(this.localDb)) this.update(NODE(), family, { ...entries }, []);
+    this.localSet(G, NODE(), null);
+    for (const nodeId of this.net.nodes.keys()) {
+      if (!this.net.nodes.get(nodeId)!.isUp) continue;
+      this.sendNode(nodeId, "g_global");
+      if (this.globalNodes.has(nodeId)) this.globalConnect(nodeId);
+    }
+    for (const [target, waiting] of [...this.pendingFinds]) {
+      this.pendingFinds.delete(target);
+      for (const resolve of waiting) resolve(addressList(this.globalDb[L]?.[target]));
+    }
+  }
+
+  /** Perl's g_upd: merges one node's change into the global database. */
+  private update(node: string, family: string, set: Family | null, del: string[]): void {
+    set = isObject(set) ? { ...set } : {};
+    const dbs = this.localDbs.get(node) ?? (Object.create(null) as Db);
+    this.localDbs.set(node, dbs);
+    const ldb = (dbs[family] ??= Object.create(null) as Family);
+    const gdb = (this.globalDb[family] ??= Object.create(null) as Family);
+    const localSet: Family = {};
+    for (const [k, v] of Object.entries(set)) ldb[k] = gdb[k] = v;
+    const delLocal: string[] = [];
+    const delGlobal: string[] = [];
+    for (const k of del) {
+      delete ldb[k];
+      const others = [...this.localDbs.entries()].filter(([, db]) => db[family] !== undefined && k in db[family]).map(([n]) => n);
+      if (others.length > 0) {
+        const slave = others.find((n) => this.slaves.has(n));
+        if (slave !== undefined) {
+          const v = this.localDbs.get(slave)![family][k];
+          if (!same(gdb[k], v)) set[k] = gdb[k] = v;
+        } else {
+          const v = this.localDbs.get(others[0])![family][k];
+          delGlobal.push(k);
+          if (!same(gdb[k], v)) localSet[k] = gdb[k] = v;
+        }
+      } else {
+        delete gdb[k];
+        delLocal.push(k);
+        if (this.slaves.has(node)) delGlobal.push(k);
+      }
+    }
+    if (Object.keys(gdb).length === 0) delete this.globalDb[family];
+    if (Object.keys(ldb).length === 0) delete dbs[family];
+    if (this.slaves.has(node) && (Object.keys(set).length > 0 || delGlobal.length > 0)) {
+      for (const g of this.globalNodes) if (g !== NODE()) this.sendNode(g, "g_upd", family, set, delGlobal);
+    }
+    const changed = { ...set, ...localSet };
+    if (Object.keys(changed).length > 0 || delLocal.length > 0) {
+      for (const m of this.familyMonitors.get(family) ?? []) {
+        if (m === NODE()) this.localChange?.(family, changed, delLocal);
+        else this.sendNode(m, "g_chg2", family, changed, delLocal);
+      }
+    }
+  }
+
+  /** Hook for the database layer: a change to a family this node monitors. */
+  localChange: FamilyListener | undefined;
+
+  private setAll(node: string, db: unknown): void {
+    if (!isObject(db)) return;
+    for (const [family, entries] of Object.entries(db)) this.update(node, family, entries as Family, []);
+  }
+
+  private clear(node: string): void {
+    const dbs = this.localDbs.get(node);
+    if (dbs === undefined) return;
+    for (const [family, entries] of Object.entries(dbs)) this.update(node, family, null, Object.keys(entries));
+    this.localDbs.delete(node);
+  }
+
+  private disconnect(node: string): void {
+    this.globalNodes.delete(node);
+    this.keepalive.delete(node);
+    this.localDel(G, [node]);
+    this.localDel(L, [node]);
+    this.clear(node);
+    const families = this.slaves.get(node);
+    this.slaves.delete(node);
+    if (families !== undefined) {
+      for (const f of families) {
+        const mons = this.familyMonitors.get(f);
+        mons?.delete(node);
+        if (mons?.size === 0) this.familyMonitors.delete(f);
+      }
+    }
+  }
+
+  private globalConnect(node: string): void {
+    this.localSet(G, node, null);
+    const db: Db = {};
+    for (const [n, dbs] of this.localDbs) {
+      if (!this.slaves.has(n)) continue;
+      for (const [f, entries] of Object.entries(dbs)) Object.assign((db[f] ??= {}), entries);
+    }
+    this.sendNode(node, "g_set", db);
+  }
+
+  /** Keeps links to every global node (the `'g` family). */
+  private keepGlobalsLinked(): void {
+    for (const node of Object.keys(this.globalDb[G] ?? {})) {
+      if (node === NODE() || this.keepalive.has(node)) continue;
+      this.keepalive.add(node);
+      this.net.node(node).ensureLink();
+    }
+  }
+
+  private registerRequests(): void {
+    registerNodeRequest("g_slave", (from, db?: unknown) => {
+      this.becomeGlobal();
+      if (db === undefined) return;
+      if (!this.slaves.has(from)) this.slaves.set(from, new Set());
+      this.setAll(from, db);
+      this.keepGlobalsLinked();
+    });
+    registerNodeRequest("g_set", (from, db: unknown) => {
+      if (!this.isGlobal) return;
+      const binds = isObject(db) && isObject(db[L]) ? (db[L] as Family)[from] : undefined;
+      this.setAll(from, db);
+      this.localSet(L, from, binds);
+      this.keepGlobalsLinked();
+    });
+    registerNodeRequest("g_upd", (from, family: unknown, set: unknown, del: unknown) => {
+      if (!this.isGlobal || typeof family !== "string") return;
+      this.update(from, family, isObject(set) ? set : null, Array.isArray(del) ? del.filter((k): k is string => typeof k === "string") : []);
+      if (family === G) this.keepGlobalsLinked();
+    });
+    registerNodeRequest("g_find", (from, nodeId: unknown) => {
+      if (typeof nodeId !== "string") return;
+      this.sendNode(from, "g_found", nodeId, this.globalDb[L]?.[nodeId] ?? null);
+    });
+    registerNodeRequest("g_found", (_from, nodeId: unknown, addresses: unknown) => {
+      if (typeof nodeId === "string") this.found(nodeId, addresses);
+    });
+    registerNodeRequest("g_global", (from) => {
+      if (this.isGlobal) {
+        this.disconnect(from);
+        this.globalNodes.add(from);
+        this.globalConnect(from);
+      } else {
+        this.globalNodes.add(from);
+        if (this.master === undefined) this.chooseMaster();
+      }
+    });
+    registerNodeRequest("g_mon1", (from, family: unknown) => {
+      if (!this.isGlobal || typeof family !== "string") return;
+      (this.slaves.get(from) ?? this.slaves.set(from, new Set()).get(from)!).add(family);
+      (this.familyMonitors.get(family) ?? this.familyMonitors.set(family, new Set()).get(family)!).add(from);
+      this.sendNode(from, "g_chg1", family, this.globalDb[family] ?? null);
+    });
+    registerNodeRequest("g_mon0", (from, family: unknown) => {
+      if (typeof family !== "string") return;
+      const mons = this.familyMonitors.get(family);
+      mons?.delete(from);
+      if (mons?.size === 0) this.familyMonitors.delete(family);
+      this.slaves.get(from)?.delete(family);
+    });
+    for (const [tag, pick] of [
+      ["g_db_family", (f: Family | undefined) => f ?? {}],
+      ["g_db_keys", (f: Family | undefined) => Object.keys(f ?? {})],
+      ["g_db_values", (f: Family | undefined) => Object.values(f ?? {})],
+    ] as const) {
+      registerNodeRequest(tag, (from, family: unknown, id: unknown) => {
+        if (typeof family !== "string") return;
+        this.sendNode(from, "g_reply", id, pick(this.globalDb[family]));
+      });
+    }
+    debug("global protocol handlers registered");
+  }
+}
+
+function addressList(v: unknown): string[] | null {
+  if (!Array.isArray(v)) return null;
+  const list = v.filter((a): a is string => typeof a === "string");
+  return list.length > 0 ? list : null;
+}

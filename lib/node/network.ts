@@ -1,0 +1,411 @@
+/**
+ * The networked node: listeners, links, the table of remote nodes, seeds, and the
+ * router the kernel sends remote traffic through.
+ *
+ * - Links are symmetric; either side may have dialled. The first link to a node that
+ *   authenticates is its link; a second one is refused ("already connected").
+ * - Sending to a node without a link queues and connects: its addresses come from the
+ *   resolver (the global layer: our own `'l` copy, or `g_find` on our master); none
+ *   means `no known address`. Addresses are tried in order, one every
+ *   `connect_interval`; when every attempt has failed the node fails with the last
+ *   error, and if no link is up within `connect_interval` per address it fails with
+ *   `connect timeout`.
+ * - Seeds: a link to every seed is kept up; the first attempt is immediate, retries
+ *   wait 0.6-1.2 s, doubling up to `monitor_timeout`, and start over once a seed is
+ *   lost. A seed that is one of our own addresses is skipped.
+ */
+import type { Socket } from "node:net";
+import { NODE } from "../kernel/ids.ts";
+import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/node-port.ts";
+import { deliverLocal } from "../kernel/ports.ts";
+import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts";
+import { debug, info, isTracing, trace, warn } from "../log.ts";
+import { Link, type LinkOptions } from "../transport/connection.ts";
+import type { Packet } from "../transport/framing.ts";
+import { alreadyConnectedError } from "../transport/handshake.ts";
+import { type Listener, dial, listen } from "../transport/tcp.ts";
+import { type NodeHost, RemoteNode } from "./remote-node.ts";
+
+export interface NetworkConfig {
+  nodeId: string;
+  binds: string[];
+  seeds: string[];
+  secret: string | undefined;
+  authOffer: string[];
+  authAccept: string[];
+  framings: string[];
+  monitorTimeout: number;
+  connectInterval: number;
+  maxPacketSize: number;
+  nodelay: boolean;
+}
+
+/** Finds the listen addresses of a node (null: none known). */
+export type Resolver = (nodeId: string) => Promise<string[] | null>;
+
+type NodeListener = (nodeId: string, up: boolean, text?: string) => void;
+
+class Network implements NodeHost, Router {
+  readonly config: NetworkConfig;
+  readonly nodes = new Map<string, RemoteNode>();
+  listeners: Listener[] = [];
+  private readonly links = new Set<Link>();
+  private readonly nodeListeners = new Set<NodeListener>();
+  private resolver: Resolver = async (nodeId) => this.nodes.get(nodeId)?.addresses ?? null;
+  /** Full port IDs of recent packet targets, so a hot port costs no string building. */
+  private readonly portIds = new Map<string, string>();
+  private seedKeepers: SeedKeeper[] = [];
+  private stopped = false;
+
+  constructor(config: NetworkConfig) {
+    this.config = config;
+  }
+
+  get addresses(): string[] {
+    return this.listeners.flatMap((l) => l.addresses);
+  }
+
+  /** Binds the listeners. */
+  async listen(): Promise<void> {
+    for (const bind of this.config.binds) {
+      this.listeners.push(await listen(bind, (socket) => this.adopt(socket, false)));
+    }
+    info(`node ${this.config.nodeId} listening on ${this.addresses.join(", ") || "(no binds)"}`);
+  }
+
+  /** Whether one of our seeds is this node itself (which makes it a global node). */
+  get seedIsSelf(): boolean {
+    return this.config.seeds.some((seed) => this.isOwnAddress(seed));
+  }
+
+  /** Starts keeping links to the seeds (other than ourselves). */
+  startSeeds(): void {
+    for (const seed of this.config.seeds) {
+      if (!this.isOwnAddress(seed)) this.seedKeepers.push(new SeedKeeper(this, seed));
+    }
+  }
+
+  private isOwnAddress(seed: string): boolean {
+    if (this.addresses.includes(seed)) return true;
+    const port = seed.slice(seed.lastIndexOf(":") + 1);
+    const host = seed.slice(0, seed.lastIndexOf(":"));
+    const loopback = host === "localhost" || host.startsWith("127.");
+    return loopback && this.addresses.some((a) => a.endsWith(`:${port}`));
+  }
+
+  private readonly seedListeners = new Set<(nodeId: string) => void>();
+
+  /** Calls `cb(nodeId)` whenever the link to a seed is up. */
+  onSeedUp(cb: (nodeId: string) => void): void {
+    this.seedListeners.add(cb);
+  }
+
+  seedUp(nodeId: string): void {
+    for (const cb of this.seedListeners) cb(nodeId);
+  }
+
+  /** Installs the resolver of the global layer. */
+  setResolver(resolver: Resolver): void {
+    this.resolver = resolver;
+  }
+
+  onNodeEvent(listener: NodeListener): () => void {
+    this.nodeListeners.add(listener);
+    return () => this.nodeListeners.delete(listener);
+  }
+
+  node(nodeId: string): RemoteNode {
+    let n = this.nodes.get(nodeId);
+    if (n === undefined) {
+      n = new RemoteNode(nodeId, this);
+      this.nodes.set(nodeId, n);
+    }
+    return n;
+  }
+
+  // ---- Router (what the kernel calls) ----------------------------------------------
+
+  send(nodeId: string, portId: string, msg: unknown[]): void {
+    const packet = [portId.slice(nodeId.length + 1)];
+    for (let i = 0; i < msg.length; i++) packet.push(msg[i] as string);
+    this.node(nodeId).send(packet);
+  }
+
+  kill(nodeId: string, portId: string, reason: unknown[]): void {
+    this.node(nodeId).send(["", "kil1", portId.slice(nodeId.length + 1), ...reason]);
+  }
+
+  monitor(nodeId: string, portId: string | null, action: MonitorAction): () => void {
+    return this.node(nodeId).monitor(portId, action);
+  }
+
+  spawn(nodeId: string, name: string, init: string, args: unknown[]): void {
+    this.node(nodeId).send(["", "AnyEvent::MP::_spawn", name, init, ...args]);
+  }
+
+  // ---- NodeHost (what remote nodes call) ---------------------------------------------
+
+  connect(node: RemoteNode): void {
+    if (this.stopped) {
+      queueMicrotask(() => node.fail("node is shutting down"));
+      return;
+    }
+    const known = node.addresses;
+    const lookup = known !== null && known.length > 0 ? Promise.resolve(known) : this.resolver(node.id);
+    lookup.then(
+      (addresses) => {
+        if (node.isUp || !node.connecting) return;
+        if (addresses === null || addresses.length === 0) {
+          node.fail("no known address");
+          return;
+        }
+        node.addresses = addresses;
+        new Dialer(this, node, addresses).start();
+      },
+      (err: unknown) => node.fail(`address lookup failed: ${String(err)}`),
+    );
+  }
+
+  nodeEvent(nodeId: string, up: boolean, text?: string): void {
+    info(`node ${nodeId} is ${up ? "up" : `down (${text})`}`);
+    for (const listener of this.nodeListeners) {
+      try {
+        listener(nodeId, up, text);
+      } catch (err) {
+        warn(`node event listener threw: ${String(err)}`);
+      }
+    }
+  }
+
+  forgetPeer(nodeId: string): void {
+    forgetPeer(nodeId);
+  }
+
+  // ---- links ---------------------------------------------------------------------------
+
+  linkOptions(): LinkOptions {
+    const c = this.config;
+    return {
+      nodeId: c.nodeId,
+      secret: c.secret,
+      authOffer: c.authOffer,
+      authAccept: c.authAccept,
+      framings: c.framings,
+      handshakeTimeout: c.monitorTimeout,
+      maxPacketSize: c.maxPacketSize,
+      nodelay: c.nodelay,
+    };
+  }
+
+  /** Runs the handshake on a socket; `onResult` hears how it ended (dialers, seeds). */
+  adopt(socket: Socket, outbound: boolean, onResult?: (ok: boolean, text: string, peer?: string) => void): Link {
+    const link = new Link(socket, outbound, this.linkOptions(), {
+      onGreeting: (peer) => {
+        if (this.nodes.get(peer.nodeId)?.isUp) throw alreadyConnectedError(peer.nodeId);
+      },
+      onUp: (l) => {
+        const peerId = l.peer!.nodeId;
+        const node = this.node(peerId);
+        if (node.isUp) {
+          l.close(alreadyConnectedError(peerId).message);
+          return;
+        }
+        this.links.add(l);
+        node.attach(l);
+        onResult?.(true, "", peerId);
+      },
+      onPacket: (packet, l) => this.receive(packet, l),
+      onDown: (text, l) => {
+        this.links.delete(l);
+        const peerId = l.peer?.nodeId;
+        const node = peerId === undefined ? undefined : this.nodes.get(peerId);
+        if (node !== undefined && node.link === l) node.fail(text);
+        else debug(`link ${l.outbound ? "to" : "from"} ${peerId ?? socket.remoteAddress} ended: ${text}`);
+        onResult?.(false, text, peerId);
+      },
+    });
+    return link;
+  }
+
+  private receive(packet: Packet, link: Link): void {
+    const name = packet[0];
+    const from = link.peer!.nodeId;
+    if (isTracing()) trace("RCV", from, packet);
+    if (name === "") {
+      packet.shift();
+      handleNodeRequest(from, packet);
+      return;
+    }
+    if (typeof name !== "string") {
+      warn(`dropping packet from ${from} with a non-string port name`);
+      return;
+    }
+    let id = this.portIds.get(name);
+    if (id === undefined) {
+      if (this.portIds.size > 10_000) this.portIds.clear();
+      id = `${NODE()}#${name}`;
+      this.portIds.set(name, id);
+    }
+    packet.shift();
+    deliverLocal(id, packet);
+  }
+
+  /** Closes every link and listener (normal shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const keeper of this.seedKeepers) keeper.stop();
+    for (const link of [...this.links]) link.close("node is shutting down");
+    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+}
+
+/** Tries a node's addresses in order until a link to it is up, or gives up. */
+class Dialer {
+  private index = 0;
+  private failures = 0;
+  private lastError = "connect timeout";
+  private timer: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  constructor(
+    private readonly net: Network,
+    private readonly node: RemoteNode,
+    private readonly addresses: string[],
+  ) {}
+
+  start(): void {
+    const interval = this.interval();
+    this.deadline = setTimeout(() => this.giveUp("connect timeout"), interval * 1000 * this.addresses.length + 1000 * this.net.config.connectInterval);
+    this.next();
+  }
+
+  private interval(): number {
+    const base = this.net.config.connectInterval;
+    return Math.max(0.4, this.addresses.length > 1 ? base / Math.min(this.addresses.length, 5) : base);
+  }
+
+  private next(): void {
+    if (this.node.isUp || !this.node.connecting) return this.done();
+    if (this.index >= this.addresses.length) return;
+    const address = this.addresses[this.index++];
+    const socket = dial(address);
+    socket.once("connect", () => {
+      this.net.adopt(socket, true, (ok, text) => {
+        if (ok) this.done();
+        else this.attemptFailed(text);
+      });
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => {
+      if (!socket.connecting) return; // after connect, the link reports errors
+      this.attemptFailed(err.code === "ECONNREFUSED" ? "Connection refused" : err.message);
+    });
+    if (this.index < this.addresses.length) {
+      const jitter = 0.9 + Math.random() * 0.2;
+      this.timer = setTimeout(() => this.next(), this.interval() * 1000 * jitter);
+    }
+  }
+
+  private attemptFailed(text: string): void {
+    this.lastError = text;
+    if (++this.failures >= this.addresses.length) this.giveUp(this.lastError);
+    else if (this.timer !== undefined && this.index < this.addresses.length) {
+      clearTimeout(this.timer);
+      this.next();
+    }
+  }
+
+  private giveUp(text: string): void {
+    this.done();
+    if (!this.node.isUp && this.node.connecting) this.node.fail(text);
+  }
+
+  private done(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    this.timer = this.deadline = undefined;
+  }
+}
+
+/** Keeps a link to one seed address up, retrying with a doubling delay. */
+class SeedKeeper {
+  private delay = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** The seed's node ID, once it greeted us. */
+  nodeId: string | undefined;
+  private readonly unlisten: () => void;
+
+  constructor(
+    private readonly net: Network,
+    readonly address: string,
+  ) {
+    this.unlisten = net.onNodeEvent((nodeId, up) => {
+      if (!up && nodeId === this.nodeId) this.schedule();
+    });
+    this.attempt();
+  }
+
+  private attempt(): void {
+    this.timer = undefined;
+    if (this.stopped) return;
+    if (this.nodeId !== undefined && this.net.nodes.get(this.nodeId)?.isUp) return;
+    const socket = dial(this.address);
+    socket.once("connect", () => {
+      this.net.adopt(socket, true, (ok, text, peer) => {
+        if (peer !== undefined) this.nodeId = peer;
+        if (ok || (peer !== undefined && this.net.nodes.get(peer)?.isUp)) {
+          this.delay = 0;
+          this.net.seedUp(peer!);
+          return;
+        }
+        debug(`seed ${this.address}: ${text}`);
+        this.schedule();
+      });
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => {
+      if (!socket.connecting) return;
+      debug(`seed ${this.address}: ${err.message}`);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    const max = this.net.config.monitorTimeout;
+    this.delay = this.delay === 0 ? 0.6 + Math.random() * 0.6 : Math.min(this.delay * 2, max);
+    this.timer = setTimeout(() => this.attempt(), this.delay * 1000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unlisten();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
+let network: Network | null = null;
+
+/**
+ * Creates the network and routes remote traffic through it at once (sends made while
+ * the listeners bind already queue and connect). `configure` then calls `listen()`
+ * and `startSeeds()`.
+ */
+export function createNetwork(config: NetworkConfig): Network {
+  if (network !== null) throw new Error("networking already started");
+  const net = (network = new Network(config));
+  setRouter(net);
+  registerNodeRequest("kil0", (from, name: unknown, ...reason: unknown[]) => {
+    if (typeof name === "string") net.nodes.get(from)?.portDied(name, reason);
+  });
+  return net;
+}
+
+/** The running network, if `configure` started one. */
+export function currentNetwork(): Network | null {
+  return network;
+}
+
+export type { Network };

@@ -1,0 +1,139 @@
+/**
+ * One object per remote node: connect on demand, queue while connecting, remote
+ * monitors, and turning a lost link into monitor events.
+ *
+ * The "no holes" rule lives here: when a link fails (or cannot be made) the queue is
+ * dropped and every monitor of that node fires at once with
+ * `["transport_error", node, text]`, before anything else can be sent. A later send
+ * starts a new connection, so after the monitors have fired messages may flow again,
+ * as AEMP promises.
+ */
+import type { MonitorAction } from "../kernel/remote.ts";
+import { error as logError } from "../log.ts";
+import type { Link } from "../transport/connection.ts";
+import type { Packet } from "../transport/framing.ts";
+
+/** What a RemoteNode needs from the network around it. */
+export interface NodeHost {
+  /** Starts connecting to `node` (lookup + dial); calls node.attach or node.fail. */
+  connect(node: RemoteNode): void;
+  /** A link came up or went down: for up/down listeners (monNodes). */
+  nodeEvent(nodeId: string, up: boolean, text?: string): void;
+  /** The peer is gone: drop what it registered on us (its monitors of our ports). */
+  forgetPeer(nodeId: string): void;
+}
+
+export class RemoteNode {
+  readonly id: string;
+  link: Link | null = null;
+  connecting = false;
+  /** Known listen addresses, once looked up. */
+  addresses: string[] | null = null;
+  private queue: Packet[] = [];
+  /** Monitors of this node's ports by port ID; node monitors under "". */
+  private monitors = new Map<string, Set<MonitorAction>>();
+  private readonly host: NodeHost;
+
+  constructor(id: string, host: NodeHost) {
+    this.id = id;
+    this.host = host;
+  }
+
+  get isUp(): boolean {
+    return this.link !== null;
+  }
+
+  /** Sends now if the link is up, else queues and makes sure a connection is on its way. */
+  send(packet: Packet): void {
+    if (this.link !== null) {
+      this.link.send(packet);
+      return;
+    }
+    this.queue.push(packet);
+    if (!this.connecting) {
+      this.connecting = true;
+      this.host.connect(this);
+    }
+  }
+
+  /** Makes sure a link exists or is being made (for node monitors and seeds). */
+  ensureLink(): void {
+    if (this.link === null && !this.connecting) {
+      this.connecting = true;
+      this.host.connect(this);
+    }
+  }
+
+  /** A link authenticated: flush the queue in order. */
+  attach(link: Link): void {
+    this.link = link;
+    this.connecting = false;
+    const queue = this.queue;
+    this.queue = [];
+    for (const packet of queue) link.send(packet);
+    this.host.nodeEvent(this.id, true);
+  }
+
+  /**
+   * The link failed or could not be made: drop the queue, fire every monitor once,
+   * forget what the peer registered here.
+   */
+  fail(text: string): void {
+    const wasUp = this.link !== null;
+    this.link = null;
+    this.connecting = false;
+    this.queue = [];
+    const monitors = this.monitors;
+    this.monitors = new Map();
+    const reason = ["transport_error", this.id, text];
+    for (const actions of monitors.values()) fire(actions, reason);
+    this.host.forgetPeer(this.id);
+    if (wasUp) this.host.nodeEvent(this.id, false, text);
+  }
+
+  /**
+   * Monitors a port of this node (or the node itself when `portId` is null). The first
+   * monitor of a port asks the peer with `mon1`, cancelling the last sends `mon0`.
+   */
+  monitor(portId: string | null, action: MonitorAction): () => void {
+    const key = portId ?? "";
+    let actions = this.monitors.get(key);
+    if (actions === undefined) {
+      actions = new Set();
+      this.monitors.set(key, actions);
+      if (portId !== null) this.send(["", "mon1", portName(portId)]);
+    }
+    const once: MonitorAction = (reason) => action(reason);
+    actions.add(once);
+    if (portId === null) this.ensureLink();
+    return () => {
+      const set = this.monitors.get(key);
+      if (set === undefined || !set.delete(once) || set.size > 0) return;
+      this.monitors.delete(key);
+      if (portId !== null && this.link !== null) this.link.send(["", "mon0", portName(portId)]);
+    };
+  }
+
+  /** The peer says one of its ports we monitor died (`kil0`): fire those monitors once. */
+  portDied(name: string, reason: unknown[]): void {
+    const key = `${this.id}#${name}`;
+    const actions = this.monitors.get(key);
+    if (actions === undefined) return;
+    this.monitors.delete(key);
+    fire(actions, reason);
+  }
+}
+
+function fire(actions: Set<MonitorAction>, reason: unknown[]): void {
+  for (const action of actions) {
+    try {
+      action(reason);
+    } catch (err) {
+      logError(`monitor action threw (monitor callbacks must not throw): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+function portName(portId: string): string {
+  return portId.slice(portId.indexOf("#") + 1);
+}
