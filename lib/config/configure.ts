@@ -31,6 +31,12 @@ export interface ConfigureOptions {
   seeds?: string[];
   /** Shared secret (required unless TLS with a certificate is used). */
   secret?: string;
+  /**
+   * PEM text holding the network's shared certificate and its private key. Enables
+   * TLS: links between nodes that both have it are encrypted, and each side verifies
+   * the other against this certificate.
+   */
+  cert?: string;
   /** Framings we read, preferred first (those we implement: superjson, json). */
   framing_format?: string[];
   auth_offer?: string[];
@@ -54,6 +60,15 @@ export interface ConfigureResult {
 }
 
 let configured = false;
+
+/** Splits AEMP's `cert` (key and certificate in one PEM text) into its two parts. */
+export function splitPem(pem: unknown): { cert: string; key: string } {
+  if (typeof pem !== "string") throw argumentError("configure", "cert", "PEM text with a certificate and its private key", pem);
+  const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  const key = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/.exec(pem)?.[0];
+  if (cert === undefined || key === undefined) throw new TypeError("configure: 'cert' must hold both a PEM certificate and a PEM private key");
+  return { cert: `${cert}\n`, key: `${key}\n` };
+}
 
 /** Expands `%n`, `%u` and a trailing `/` in a node ID. */
 export function expandNodeId(spec: string): string {
@@ -104,6 +119,7 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
     connectInterval: seconds("connect_interval", options.connect_interval, 2),
     maxPacketSize: options.max_packet_size ?? DEFAULT_MAX_PACKET_SIZE,
     nodelay: options.nodelay === undefined ? true : Boolean(options.nodelay),
+    tls: options.cert === undefined ? undefined : splitPem(options.cert),
   };
   configured = true;
   setNodeId(nodeId);

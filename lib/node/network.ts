@@ -38,6 +38,8 @@ export interface NetworkConfig {
   connectInterval: number;
   maxPacketSize: number;
   nodelay: boolean;
+  /** Shared certificate and key (PEM): links run TLS with nodes that have it too. */
+  tls?: { cert: string; key: string };
 }
 
 /** Finds the listen addresses of a node (null: none known). */
@@ -194,6 +196,7 @@ class Network implements NodeHost, Router {
       handshakeTimeout: c.monitorTimeout,
       maxPacketSize: c.maxPacketSize,
       nodelay: c.nodelay,
+      tls: c.tls,
     };
   }
 

@@ -13,7 +13,10 @@
  *
  * Writes are coalesced: packets sent in one tick go out in one `socket.write`.
  */
+import { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
 import { FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
 import {
   type Greeting,
@@ -27,6 +30,8 @@ import {
   chooseFraming,
   greetingExtras,
   makeNonce,
+  peerOffersTls,
+  tlsRole,
   verifyAuthLine,
 } from "./handshake.ts";
 
@@ -47,6 +52,12 @@ export interface LinkOptions {
   protocol?: string;
   /** Extra greeting keys. */
   extras?: Record<string, string>;
+  /**
+   * The network's shared certificate and key (PEM). With one, the greeting says
+   * `tls=1.0`, and when the peer's does too the link runs TLS after the greetings,
+   * each side verifying the other against this certificate.
+   */
+  tls?: { cert: string; key: string };
 }
 
 export interface LinkEvents {
@@ -59,7 +70,7 @@ export interface LinkEvents {
   onDown(text: string, link: Link): void;
 }
 
-type Phase = "greeting" | "auth" | "up" | "down";
+type Phase = "greeting" | "tls" | "auth" | "up" | "down";
 
 export class Link {
   readonly socket: Socket;
@@ -72,7 +83,12 @@ export class Link {
   private phase: Phase = "greeting";
   private readonly options: LinkOptions;
   private readonly events: LinkEvents;
-  private readonly reader = new LineReader();
+  private reader = new LineReader();
+  /** Where packets are written: the socket, or the TLS stream over it. */
+  private out: { write(data: string): unknown } ;
+  /** The TLS side of the link, once started; raw bytes are forwarded to it. */
+  private tlsBridge: Duplex | undefined;
+  private tlsActive = false;
   private readonly ourLines: GreetingLines;
   private peerLines: [string, string] | undefined;
   private peerLine1: string | undefined;
@@ -93,14 +109,18 @@ export class Link {
         nodeId: options.nodeId,
         auths: [...options.authAccept],
         framings: [...(options.framings ?? FRAMINGS_WE_READ)],
-        extras: { ...greetingExtras({ peeraddr }), ...options.extras },
+        extras: { ...greetingExtras({ peeraddr, tls: options.tls !== undefined }), ...options.extras },
       }),
       makeNonce(),
     ];
+    this.out = socket;
     socket.setNoDelay(options.nodelay);
     socket.setKeepAlive(true);
     this.timer = setTimeout(() => this.fail("handshake timeout"), options.handshakeTimeout * 1000);
-    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("data", (chunk: Buffer) => {
+      if (this.tlsBridge !== undefined) this.tlsBridge.push(chunk);
+      else this.receive(chunk);
+    });
     socket.on("error", (err: NodeJS.ErrnoException) => this.fail(socketErrorText(err)));
     socket.on("close", () => this.fail("Unexpected end-of-file"));
     socket.write(`${this.ourLines[0]}\n${this.ourLines[1]}\n`);
@@ -125,7 +145,7 @@ export class Link {
     if (this.outbox === "" || this.phase !== "up") return;
     const data = this.outbox;
     this.outbox = "";
-    this.socket.write(data);
+    this.out.write(data);
   };
 
   /** Ends the link (e.g. a refused duplicate); `onDown` gets `text`. */
@@ -136,7 +156,11 @@ export class Link {
   private receive(chunk: Buffer): void {
     try {
       if (this.phase === "up") this.decoder!.write(chunk);
-      else if (this.phase !== "down") this.handshake(chunk);
+      else if (this.phase === "greeting") this.handshake(chunk);
+      else if (this.phase === "auth") {
+        this.reader.feed(chunk);
+        this.readAuth();
+      } else if (this.phase === "tls") this.reader.feed(chunk); // the peer's auth line, early
     } catch (err) {
       this.fail(err instanceof Error ? err.message : String(err));
     }
@@ -154,30 +178,94 @@ export class Link {
       this.peerLines = [this.peerLine1, line2];
       this.peer = checkPeer(this.ourLines, this.peerLines, this.options.nodeId);
       this.events.onGreeting(this.peer, this);
-      const method = chooseAuthMethod(this.peer.auths, this.options.authOffer, false);
-      this.writeFraming = chooseFraming(this.peer.framings, FRAMINGS_WE_WRITE);
-      this.socket.write(buildAuthLine(method, this.options.secret, this.ourLines, this.peerLines, this.writeFraming));
-      this.phase = "auth";
+      if (this.options.tls !== undefined && peerOffersTls(this.peer)) {
+        this.startTls(this.reader.takeRest());
+        return;
+      }
+      this.sendAuth();
     }
-    if (this.phase === "auth") {
-      const line = this.reader.nextLine();
-      if (line === undefined) return;
-      const result = verifyAuthLine(line, {
-        secret: this.options.secret,
-        ourLines: this.ourLines,
-        peerLines: this.peerLines!,
-        tlsActive: false,
-        accept: this.options.authAccept,
-        framings: this.options.framings ?? FRAMINGS_WE_READ,
-      });
-      this.readFraming = result.framing;
-      const rest = this.reader.takeRest();
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
-      this.phase = "up";
-      this.events.onUp(this);
-      if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);
+    if (this.phase === "auth") this.readAuth();
+  }
+
+  private sendAuth(): void {
+    const peer = this.peer!;
+    const method = chooseAuthMethod(peer.auths, this.options.authOffer, this.tlsActive);
+    this.writeFraming = chooseFraming(peer.framings, FRAMINGS_WE_WRITE);
+    this.out.write(buildAuthLine(method, this.options.secret, this.ourLines, this.peerLines!, this.writeFraming));
+    this.phase = "auth";
+  }
+
+  private readAuth(): void {
+    const line = this.reader.nextLine();
+    if (line === undefined) return;
+    const result = verifyAuthLine(line, {
+      secret: this.options.secret,
+      ourLines: this.ourLines,
+      peerLines: this.peerLines!,
+      tlsActive: this.tlsActive,
+      accept: this.options.authAccept,
+      framings: this.options.framings ?? FRAMINGS_WE_READ,
+    });
+    this.readFraming = result.framing;
+    const rest = this.reader.takeRest();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
+    this.phase = "up";
+    this.events.onUp(this);
+    if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);
+  }
+
+  /**
+   * Both greetings said tls=1.0: the side whose nonce sorts first is the TLS client.
+   * Bytes that arrived behind the greetings already belong to TLS, so the TLS layer
+   * reads through a small bridge fed first with them, then with the socket's data.
+   */
+  private startTls(early: Buffer): void {
+    this.phase = "tls";
+    const { cert, key } = this.options.tls!;
+    const socket = this.socket;
+    const bridge = new Duplex({
+      read() {},
+      write(chunk, _encoding, done) {
+        socket.write(chunk, done);
+      },
+    });
+    this.tlsBridge = bridge;
+    this.reader = new LineReader();
+    if (early.length > 0) bridge.push(early);
+    const common = { secureContext: createSecureContext({ cert, key, ca: [cert] }), requestCert: true, rejectUnauthorized: true };
+    const secure: TLSSocket =
+      tlsRole(this.ourLines, this.peerLines!) === "client"
+        ? tlsConnect({ socket: bridge, ...common, checkServerIdentity: () => undefined })
+        : new TLSSocket(bridge, { ...common, isServer: true });
+    secure.on("error", (err) => this.fail(`TLS error: ${err.message}`));
+    secure.once("secure", () => this.tlsReady(secure));
+    secure.once("secureConnect", () => this.tlsReady(secure));
+    secure.on("data", (chunk: Buffer) => this.receive(chunk));
+  }
+
+  private certFingerprint(): string {
+    return new X509Certificate(this.options.tls!.cert).fingerprint256;
+  }
+
+  private tlsReady(secure: TLSSocket): void {
+    if (this.phase !== "tls") return;
+    // The network shares one certificate: the peer must present exactly it. (A
+    // server-side TLSSocket made by hand never sets `authorized`, so this check is
+    // the one both roles rely on.)
+    const presented = secure.getPeerCertificate()?.fingerprint256;
+    if (presented === undefined || presented !== this.certFingerprint()) {
+      this.fail("TLS certificate verification failed: the peer did not present the network's certificate");
+      return;
+    }
+    this.tlsActive = true;
+    this.out = secure;
+    try {
+      this.sendAuth();
+      this.readAuth();
+    } catch (err) {
+      this.fail(err instanceof Error ? err.message : String(err));
     }
   }
 
