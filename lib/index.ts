@@ -8,3 +8,4 @@ export { setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
 export { type ConfigureOptions, type ConfigureResult, configure } from "./config/configure.ts";
 export { monNodes, nodeIsUp, sndOn, upNodes } from "./node/index.ts";
+export { type DbChange, type DbFamily, dbChanges, dbDel, dbFamily, dbKeys, dbMon, dbReg, dbSet, dbValues, dbWaitFor } from "./db/db.ts";

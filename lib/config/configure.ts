@@ -15,6 +15,7 @@
 import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
 import { randomString, setNodeId } from "../kernel/ids.ts";
+import { setNetworkedGlobal } from "../global/current.ts";
 import { GlobalService } from "../global/global.ts";
 import { type NetworkConfig, createNetwork } from "../node/network.ts";
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
@@ -125,6 +126,7 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   setNodeId(nodeId);
   const net = createNetwork(config);
   const global = new GlobalService(net);
+  setNetworkedGlobal(global);
   net.onSeedUp((seed) => global.seedUp(seed));
   await net.listen();
   global.start(net.addresses, net.seedIsSelf);

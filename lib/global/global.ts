@@ -17,7 +17,7 @@
  */
 import { NODE } from "../kernel/ids.ts";
 import { registerNodeRequest } from "../kernel/node-port.ts";
-import { debug, info } from "../log.ts";
+import { debug, error as logError, info } from "../log.ts";
 import type { Network } from "../node/network.ts";
 
 type Family = Record<string, unknown>;
@@ -26,8 +26,24 @@ type Db = Record<string, Family>;
 const L = "'l";
 const G = "'g";
 
-/** A family change for monitors: keys set (with values) and keys deleted. */
-export type FamilyListener = (family: string, set: Family, deleted: string[]) => void;
+/** A watched family changed: the current content and the keys added, changed, deleted. */
+export type WatchListener = (family: Family, added: string[], changed: string[], deleted: string[]) => void;
+
+interface Watch {
+  copy: Family;
+  /** Listener -> whether it had its first call. */
+  listeners: Map<WatchListener, boolean>;
+  /** Whether the first full content has arrived. */
+  loaded: boolean;
+}
+
+export type QueryKind = "g_db_family" | "g_db_keys" | "g_db_values";
+
+const pickers: Record<QueryKind, (f: Family | undefined) => unknown> = {
+  g_db_family: (f) => ({ ...f }),
+  g_db_keys: (f) => Object.keys(f ?? {}),
+  g_db_values: (f) => Object.values(f ?? {}),
+};
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -43,7 +59,8 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 export class GlobalService {
-  private readonly net: Network;
+  /** Null for a node that never called `configure`: it is its own global node. */
+  private readonly net: Network | null;
   /** Entries this node owns. */
   readonly localDb: Db = Object.create(null);
   isGlobal = false;
@@ -62,9 +79,13 @@ export class GlobalService {
   private readonly familyMonitors = new Map<string, Set<string>>();
   private readonly keepalive = new Set<string>();
 
-  constructor(net: Network) {
+  constructor(net: Network | null) {
     this.net = net;
     this.registerRequests();
+    if (net === null) {
+      this.becomeGlobal();
+      return;
+    }
     net.onNodeEvent((nodeId, up) => (up ? this.nodeUp(nodeId) : this.nodeDown(nodeId)));
     net.setResolver((nodeId) => this.resolve(nodeId));
   }
@@ -101,7 +122,7 @@ export class GlobalService {
   // ---- master and discovery ------------------------------------------------------------
 
   private sendNode(nodeId: string, ...msg: unknown[]): void {
-    this.net.send(nodeId, `${nodeId}#`, msg);
+    this.net?.send(nodeId, `${nodeId}#`, msg);
   }
 
   private setMaster(nodeId: string): void {
@@ -110,11 +131,13 @@ export class GlobalService {
     info(`master is now ${nodeId}`);
     if (nodeId !== NODE()) this.sendNode(nodeId, "g_slave", this.localDb);
     for (const target of this.pendingFinds.keys()) this.askFind(target);
+    for (const [id, q] of this.pendingQueries) this.sendNode(nodeId, q.kind, q.family, id);
+    for (const family of this.watched.keys()) this.sendNode(nodeId, "g_mon1", family);
   }
 
   private chooseMaster(): void {
     if (this.isGlobal) return;
-    const candidates = [...this.seedNodes, ...this.globalNodes].filter((n) => this.net.nodes.get(n)?.isUp);
+    const candidates = [...this.seedNodes, ...this.globalNodes].filter((n) => this.net?.nodes.get(n)?.isUp);
     if (candidates.length > 0) this.setMaster(candidates[0]);
     else this.master = undefined;
   }
@@ -129,7 +152,7 @@ export class GlobalService {
       }
       this.pendingFinds.set(nodeId, [resolve]);
       // Without a master the request waits for one, but not for ever.
-      setTimeout(() => this.found(nodeId, null), this.net.config.monitorTimeout * 1000).unref();
+      setTimeout(() => this.found(nodeId, null), (this.net?.config.monitorTimeout ?? 30) * 1000).unref();
       if (this.master !== undefined) this.askFind(nodeId);
     });
   }
@@ -176,14 +199,129 @@ export class GlobalService {
     this.slaves.set(NODE(), new Set());
     for (const [family, entries] of Object.entries(this.localDb)) this.update(NODE(), family, { ...entries }, []);
     this.localSet(G, NODE(), null);
-    for (const nodeId of this.net.nodes.keys()) {
-      if (!this.net.nodes.get(nodeId)!.isUp) continue;
+    for (const nodeId of this.net?.nodes.keys() ?? []) {
+      if (!this.net!.nodes.get(nodeId)!.isUp) continue;
       this.sendNode(nodeId, "g_global");
       if (this.globalNodes.has(nodeId)) this.globalConnect(nodeId);
     }
     for (const [target, waiting] of [...this.pendingFinds]) {
       this.pendingFinds.delete(target);
       for (const resolve of waiting) resolve(addressList(this.globalDb[L]?.[target]));
+    }
+    for (const [id, q] of [...this.pendingQueries]) {
+      this.pendingQueries.delete(id);
+      q.resolve(pickers[q.kind](this.globalDb[q.family]));
+    }
+    for (const family of this.watched.keys()) this.watchLocally(family);
+  }
+
+  // ---- database queries and family monitors (the db layer's backend) -----------------
+
+  private nextQueryId = 0;
+  private readonly pendingQueries = new Map<string, { kind: QueryKind; family: string; resolve: (v: unknown) => void }>();
+  /** Families monitored on this node: our copy and the listeners. */
+  private readonly watched = new Map<string, Watch>();
+
+  /** `g_db_family`/`g_db_keys`/`g_db_values`, answered by the global database (ours or the master's). */
+  query(kind: QueryKind, family: string): Promise<unknown> {
+    if (this.isGlobal) return Promise.resolve(pickers[kind](this.globalDb[family]));
+    return new Promise((resolve) => {
+      const id = `${NODE()}/${++this.nextQueryId}`;
+      this.pendingQueries.set(id, { kind, family, resolve });
+      if (this.master !== undefined) this.sendNode(this.master, kind, family, id);
+    });
+  }
+
+  /**
+   * Watches a family: `listener(copy, added, changed, deleted)` is called soon with the
+   * current content (all keys added, possibly none), then after every change. The
+   * copy belongs to the service. Returns a function that stops watching.
+   */
+  watch(family: string, listener: WatchListener): () => void {
+    let w = this.watched.get(family);
+    if (w === undefined) {
+      w = { copy: Object.create(null) as Family, listeners: new Map(), loaded: false };
+      this.watched.set(family, w);
+      w.listeners.set(listener, false);
+      if (this.isGlobal) this.watchLocally(family);
+      else if (this.master !== undefined) this.sendNode(this.master, "g_mon1", family);
+    } else {
+      const existing = w;
+      existing.listeners.set(listener, false);
+      if (existing.loaded) queueMicrotask(() => this.prime(existing, listener));
+    }
+    return () => {
+      const cur = this.watched.get(family);
+      if (cur === undefined || !cur.listeners.delete(listener) || cur.listeners.size > 0) return;
+      this.watched.delete(family);
+      if (this.isGlobal) this.familyMonitors.get(family)?.delete(NODE());
+      else if (this.master !== undefined) this.sendNode(this.master, "g_mon0", family);
+    };
+  }
+
+  private watchLocally(family: string): void {
+    (this.familyMonitors.get(family) ?? this.familyMonitors.set(family, new Set()).get(family)!).add(NODE());
+    queueMicrotask(() => this.replaceWatched(family, this.globalDb[family] ?? null));
+  }
+
+  /** g_chg1: the whole family; compute what changed against our copy. */
+  private replaceWatched(family: string, content: unknown): void {
+    const w = this.watched.get(family);
+    if (w === undefined) return;
+    const next = isObject(content) ? content : {};
+    const added: string[] = [];
+    const changed: string[] = [];
+    const deleted: string[] = [];
+    for (const [k, v] of Object.entries(next)) {
+      if (!(k in w.copy)) added.push(k);
+      else if (!same(w.copy[k], v)) changed.push(k);
+      w.copy[k] = v;
+    }
+    for (const k of Object.keys(w.copy)) {
+      if (!(k in next)) {
+        deleted.push(k);
+        delete w.copy[k];
+      }
+    }
+    w.loaded = true;
+    this.notify(w, added, changed, deleted);
+    for (const [listener, primed] of w.listeners) if (!primed) this.prime(w, listener);
+  }
+
+  /** A listener's first call: everything there is, as added. */
+  private prime(w: Watch, listener: WatchListener): void {
+    if (w.listeners.get(listener) !== false) return;
+    w.listeners.set(listener, true);
+    this.call(listener, w.copy, Object.keys(w.copy), [], []);
+  }
+
+  /** g_chg2: keys set and deleted. */
+  private changeWatched(family: string, set: unknown, del: unknown): void {
+    const w = this.watched.get(family);
+    // Before the first full content arrives, changes are part of it.
+    if (w === undefined || !w.loaded) return;
+    const added: string[] = [];
+    const changed: string[] = [];
+    for (const [k, v] of Object.entries(isObject(set) ? set : {})) {
+      (k in w.copy ? changed : added).push(k);
+      w.copy[k] = v;
+    }
+    const deleted = Array.isArray(del) ? del.filter((k): k is string => typeof k === "string" && k in w.copy) : [];
+    for (const k of deleted) delete w.copy[k];
+    this.notify(w, added, changed, deleted);
+  }
+
+  /** Tells the primed listeners about a change. */
+  private notify(w: Watch, added: string[], changed: string[], deleted: string[]): void {
+    if (added.length + changed.length + deleted.length === 0) return;
+    for (const [listener, primed] of [...w.listeners]) if (primed) this.call(listener, w.copy, added, changed, deleted);
+  }
+
+  private call(listener: WatchListener, copy: Family, added: string[], changed: string[], deleted: string[]): void {
+    try {
+      listener(copy, added, changed, deleted);
+    } catch (err) {
+      logError(`dbMon callback threw: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -225,14 +363,11 @@ export class GlobalService {
     const changed = { ...set, ...localSet };
     if (Object.keys(changed).length > 0 || delLocal.length > 0) {
       for (const m of this.familyMonitors.get(family) ?? []) {
-        if (m === NODE()) this.localChange?.(family, changed, delLocal);
+        if (m === NODE()) this.changeWatched(family, changed, delLocal);
         else this.sendNode(m, "g_chg2", family, changed, delLocal);
       }
     }
   }
-
-  /** Hook for the database layer: a change to a family this node monitors. */
-  localChange: FamilyListener | undefined;
 
   private setAll(node: string, db: unknown): void {
     if (!isObject(db)) return;
@@ -278,7 +413,7 @@ export class GlobalService {
     for (const node of Object.keys(this.globalDb[G] ?? {})) {
       if (node === NODE() || this.keepalive.has(node)) continue;
       this.keepalive.add(node);
-      this.net.node(node).ensureLink();
+      this.net?.node(node).ensureLink();
     }
   }
 
@@ -332,16 +467,24 @@ export class GlobalService {
       if (mons?.size === 0) this.familyMonitors.delete(family);
       this.slaves.get(from)?.delete(family);
     });
-    for (const [tag, pick] of [
-      ["g_db_family", (f: Family | undefined) => f ?? {}],
-      ["g_db_keys", (f: Family | undefined) => Object.keys(f ?? {})],
-      ["g_db_values", (f: Family | undefined) => Object.values(f ?? {})],
-    ] as const) {
-      registerNodeRequest(tag, (from, family: unknown, id: unknown) => {
+    for (const kind of Object.keys(pickers) as QueryKind[]) {
+      registerNodeRequest(kind, (from, family: unknown, id: unknown) => {
         if (typeof family !== "string") return;
-        this.sendNode(from, "g_reply", id, pick(this.globalDb[family]));
+        this.sendNode(from, "g_reply", id, pickers[kind](this.globalDb[family]));
       });
     }
+    registerNodeRequest("g_reply", (_from, id: unknown, result: unknown) => {
+      const q = typeof id === "string" ? this.pendingQueries.get(id) : undefined;
+      if (q === undefined) return;
+      this.pendingQueries.delete(id as string);
+      q.resolve(result);
+    });
+    registerNodeRequest("g_chg1", (_from, family: unknown, content: unknown) => {
+      if (typeof family === "string") this.replaceWatched(family, content);
+    });
+    registerNodeRequest("g_chg2", (_from, family: unknown, set: unknown, del: unknown) => {
+      if (typeof family === "string") this.changeWatched(family, set, del);
+    });
     debug("global protocol handlers registered");
   }
 }

@@ -1,0 +1,174 @@
+/**
+ * The distributed database: a two-level map `family -> key -> value`.
+ *
+ * Every entry is owned by the node that set it and disappears when that node goes
+ * away; the merged view lives on the global nodes. `dbSet`/`dbDel` change this node's
+ * own entries; `dbFamily`/`dbKeys`/`dbValues` ask the global database (a round trip to
+ * the master unless this node is global); `dbMon` keeps a local copy of one family up
+ * to date and reports each change.
+ *
+ * A node that never called `configure` is its own global node: the database then works
+ * within the process, which is handy for tests and single-process programs. Call
+ * `configure` before using the database if the node is to join a network.
+ */
+import { argumentError } from "../errors.ts";
+import { type Guard, guard } from "../kernel/guard.ts";
+import { SELF } from "../kernel/ports.ts";
+import { monitor } from "../kernel/mon.ts";
+import type { WatchListener } from "../global/global.ts";
+import { secondsToMs } from "../kernel/timers.ts";
+import { globalService as service } from "../global/current.ts";
+
+/** One family's content: key -> value. */
+export type DbFamily = Record<string, unknown>;
+
+const FAMILY = /^[A-Za-z][A-Za-z0-9_:]*$/;
+
+function checkFamily(fn: string, family: unknown): string {
+  if (typeof family !== "string" || !FAMILY.test(family)) {
+    throw argumentError(fn, "family", "a name like [A-Za-z][A-Za-z0-9_:]* (e.g. \"myapp::workers\")", family);
+  }
+  return family;
+}
+
+function checkKey(fn: string, key: unknown): string {
+  if (typeof key !== "string" || key === "") throw argumentError(fn, "key", "a non-empty string", key);
+  return key;
+}
+
+/**
+ * Sets (or replaces) `family/key` to `value` (default null) as an entry this node owns.
+ * The guard deletes it.
+ */
+export function dbSet(family: string, key: string, value: unknown = null): Guard {
+  checkFamily("dbSet", family);
+  checkKey("dbSet", key);
+  service().localSet(family, key, value === undefined ? null : value);
+  return guard(() => service().localDel(family, [key]));
+}
+
+/** Deletes keys of `family` that this node set. */
+export function dbDel(family: string, ...keys: string[]): void {
+  checkFamily("dbDel", family);
+  for (const k of keys) checkKey("dbDel", k);
+  service().localDel(family, keys);
+}
+
+/**
+ * Registers `port` (default `SELF()`) in `family` with `value`, and removes it when the
+ * port dies. The guard removes it (and stops watching the port).
+ */
+export function dbReg(family: string, port?: string, value: unknown = null): Guard {
+  checkFamily("dbReg", family);
+  const p = port ?? SELF();
+  if (typeof p !== "string" || !p.includes("#")) throw argumentError("dbReg", "port", "a port ID string", p);
+  const set = dbSet(family, p, value);
+  const watch = monitor(p, () => set.cancel());
+  return guard(() => {
+    watch.cancel();
+    set.cancel();
+  });
+}
+
+function query<T>(kind: "g_db_family" | "g_db_keys" | "g_db_values", fn: string, family: string, cb?: (result: T) => void): Promise<T> {
+  checkFamily(fn, family);
+  if (cb !== undefined && typeof cb !== "function") throw argumentError(fn, "cb", "a function or undefined", cb);
+  const result = service().query(kind, family) as Promise<T>;
+  if (cb !== undefined) result.then(cb);
+  return result;
+}
+
+/** The whole family, as a fresh object (also passed to `cb` if given). */
+export function dbFamily(family: string, cb?: (family: DbFamily) => void): Promise<DbFamily> {
+  return query("g_db_family", "dbFamily", family, cb);
+}
+
+/** The family's keys. */
+export function dbKeys(family: string, cb?: (keys: string[]) => void): Promise<string[]> {
+  return query("g_db_keys", "dbKeys", family, cb);
+}
+
+/** The family's values. */
+export function dbValues(family: string, cb?: (values: unknown[]) => void): Promise<unknown[]> {
+  return query("g_db_values", "dbValues", family, cb);
+}
+
+/**
+ * Monitors a family. `cb(family, added, changed, deleted)` is called promptly with the
+ * current content (every key counted as added, even when there are none), then after
+ * every change. `family` is the monitor's own copy: read it, do not keep or change it.
+ * The guard stops the monitor.
+ */
+export function dbMon(family: string, cb: WatchListener): Guard {
+  checkFamily("dbMon", family);
+  if (typeof cb !== "function") throw argumentError("dbMon", "cb", "a function", cb);
+  return guard(service().watch(family, cb));
+}
+
+/** One change of a monitored family, as `dbChanges` yields it. */
+export interface DbChange {
+  family: DbFamily;
+  added: string[];
+  changed: string[];
+  deleted: string[];
+}
+
+/**
+ * The changes of a family as an async iterator (the first one is the current
+ * content). Each `family` is a snapshot. `break` stops the monitor.
+ *
+ * `for await (const { family, added } of dbChanges("myapp::workers")) ...`
+ */
+export function dbChanges(family: string): AsyncIterableIterator<DbChange> & AsyncDisposable {
+  const queue: DbChange[] = [];
+  let wake: (() => void) | undefined;
+  const g = dbMon(family, (fam, added, changed, deleted) => {
+    queue.push({ family: { ...fam }, added: [...added], changed: [...changed], deleted: [...deleted] });
+    wake?.();
+  });
+  let open = true;
+  const iterator: AsyncIterableIterator<DbChange> & AsyncDisposable = {
+    async next() {
+      while (open && queue.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      if (!open) return { value: undefined, done: true };
+      return { value: queue.shift()!, done: false };
+    },
+    async return() {
+      open = false;
+      g.cancel();
+      wake?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+    async [Symbol.asyncDispose]() {
+      await iterator.return!();
+    },
+  };
+  return iterator;
+}
+
+/**
+ * Resolves with the family's content as soon as it is non-empty ("wait until a service
+ * shows up"); with `timeout` (seconds), resolves undefined if it stays empty that long.
+ */
+export function dbWaitFor(family: string, timeout?: number): Promise<DbFamily | undefined> {
+  const ms = timeout === undefined ? undefined : secondsToMs("dbWaitFor", "timeout", timeout);
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const g = dbMon(family, (fam) => {
+      if (Object.keys(fam).length === 0) return;
+      if (timer !== undefined) clearTimeout(timer);
+      queueMicrotask(() => g.cancel());
+      resolve({ ...fam });
+    });
+    if (ms !== undefined) {
+      timer = setTimeout(() => {
+        g.cancel();
+        resolve(undefined);
+      }, ms);
+    }
+  });
+}
