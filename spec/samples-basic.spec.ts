@@ -1,0 +1,57 @@
+// The small samples (samples/first-message, samples/ping-pong), run as child
+// processes the way a reader runs them, checking what they print and that they exit.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./helpers.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `npx tsx <args>` in the project root; resolves when the process has exited. */
+async function tsx(args: string[], ms = 20_000): Promise<Run> {
+  const child = spawn(join(root, "node_modules", ".bin", "tsx"), args, {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  try {
+    const code = await waitFor(exited, ms, `${args.join(" ")} to exit`);
+    return { code, stdout, stderr };
+  } finally {
+    child.kill();
+  }
+}
+
+test("first-message - prints 'Ending with: 123' and exits 0", async () => {
+  const run = await tsx(["samples/first-message/first-message.ts"]);
+  assert.equal(run, { code: 0, stdout: "Ending with: 123\n", stderr: "" });
+});
+
+test("ping-pong - delivers N messages, prints the rate and exits 0", async () => {
+  const run = await tsx(["samples/ping-pong/ping-pong.ts", "2000"]);
+  assert.is(run.stderr, "");
+  assert.is(run.code, 0);
+  assert.match(run.stdout, /^ping-pong: 2,000 messages in [\d.]+ ms \([\d,]+ messages\/s\)\n$/);
+});
+
+test("ping-pong - a bad N is a usage error (exit 2)", async () => {
+  const run = await tsx(["samples/ping-pong/ping-pong.ts", "lots"]);
+  assert.is(run.code, 2);
+  assert.is(run.stdout, "");
+  assert.match(run.stderr, /^usage: ping-pong\.ts \[N\]/);
+});
+
+test.run();
