@@ -222,10 +222,10 @@ setDefer(defer);
 function drain(): void {
   const ports = queuePorts;
   const items = queueItems;
-  const stop = Math.min(ports.length, head + BATCH);
-  // Messages sent during this batch land beyond `stop` and wait for the next one,
-  // so a batch is bounded even when every delivery sends again.
-  while (head < stop) {
+  // Messages sent during the batch are delivered in it too (a ping-pong pair runs
+  // without returning to the event loop), but never more than BATCH per turn.
+  const stop = head + BATCH;
+  while (head < ports.length && head < stop) {
     const p = ports[head];
     const item = items[head];
     head++;
