@@ -12,13 +12,25 @@
  *   byte scanner as `json`; a length prefix would have meant a second decoder and
  *   would gain little, since parsing dominates the cost either way. The default
  *   SuperJSON instance is used, so classes an application registers with
- *   `SuperJSON.registerClass` survive too (both nodes must register them).
+ *   `SuperJSON.registerClass` survive too (both nodes must register them). Bytes
+ *   (`Uint8Array`, `Buffer`) are registered here and arrive as a `Buffer`.
  *
  * A Perl peer never offers `superjson`, so the handshake never picks it towards Perl.
  * Encoders return strings: sockets write strings as UTF-8 without an extra copy.
  */
 import SuperJSON from "superjson";
 import type { SuperJSONResult, SuperJSONValue } from "superjson";
+
+// Bytes travel between aemp nodes as base64 and arrive as a Buffer (a Uint8Array), so
+// a Buffer or Uint8Array sent is a Uint8Array received.
+SuperJSON.registerCustom<Uint8Array, string>(
+  {
+    isApplicable: (v): v is Uint8Array => v instanceof Uint8Array,
+    serialize: (v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64"),
+    deserialize: (v) => Buffer.from(v, "base64"),
+  },
+  "aemp:bytes",
+);
 import { ProtocolError, argumentError } from "../errors.ts";
 import { JsonSplitter, checkMaxPacketSize, type ValueSink } from "./json-splitter.ts";
 
