@@ -49,6 +49,35 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+/**
+ * Key counts of the families this service stores (its own entries, each node's and the
+ * merged ones), so that "is it empty now?" after a delete costs O(1): listing the keys
+ * of a large family (Object.keys, for-in) costs O(n), which made n single-key deletes
+ * O(n^2). Every write to those families goes through put/remove.
+ */
+const sizes = new WeakMap<Family, number>();
+
+function put(f: Family, k: string, v: unknown): void {
+  if (!(k in f)) sizes.set(f, (sizes.get(f) ?? 0) + 1);
+  f[k] = v;
+}
+
+function remove(f: Family, k: string): void {
+  if (!(k in f)) return;
+  delete f[k];
+  sizes.set(f, sizes.get(f)! - 1);
+}
+
+function isEmpty(f: Family): boolean {
+  return (sizes.get(f) ?? 0) === 0;
+}
+
+/** Whether a (small, transient) object has any key. */
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   try {
@@ -100,7 +129,7 @@ export class GlobalService {
 
   /** Sets an entry this node owns and tells the master. */
   localSet(family: string, key: string, value: unknown): void {
-    (this.localDb[family] ??= Object.create(null))[key] = value;
+    put((this.localDb[family] ??= Object.create(null)), key, value);
     this.toMaster(family, { [key]: value }, []);
   }
 
@@ -109,8 +138,8 @@ export class GlobalService {
     const fam = this.localDb[family];
     if (fam === undefined) return;
     const gone = keys.filter((k) => k in fam);
-    for (const k of gone) delete fam[k];
-    if (Object.keys(fam).length === 0) delete this.localDb[family];
+    for (const k of gone) remove(fam, k);
+    if (isEmpty(fam)) delete this.localDb[family];
     if (gone.length > 0) this.toMaster(family, {}, gone);
   }
 
@@ -333,35 +362,38 @@ export class GlobalService {
     const ldb = (dbs[family] ??= Object.create(null) as Family);
     const gdb = (this.globalDb[family] ??= Object.create(null) as Family);
     const localSet: Family = {};
-    for (const [k, v] of Object.entries(set)) ldb[k] = gdb[k] = v;
+    for (const [k, v] of Object.entries(set)) {
+      put(ldb, k, v);
+      put(gdb, k, v);
+    }
     const delLocal: string[] = [];
     const delGlobal: string[] = [];
     for (const k of del) {
-      delete ldb[k];
+      remove(ldb, k);
       const others = [...this.localDbs.entries()].filter(([, db]) => db[family] !== undefined && k in db[family]).map(([n]) => n);
       if (others.length > 0) {
         const slave = others.find((n) => this.slaves.has(n));
         if (slave !== undefined) {
           const v = this.localDbs.get(slave)![family][k];
-          if (!same(gdb[k], v)) set[k] = gdb[k] = v;
+          if (!same(gdb[k], v)) put(gdb, k, (set[k] = v));
         } else {
           const v = this.localDbs.get(others[0])![family][k];
           delGlobal.push(k);
-          if (!same(gdb[k], v)) localSet[k] = gdb[k] = v;
+          if (!same(gdb[k], v)) put(gdb, k, (localSet[k] = v));
         }
       } else {
-        delete gdb[k];
+        remove(gdb, k);
         delLocal.push(k);
         if (this.slaves.has(node)) delGlobal.push(k);
       }
     }
-    if (Object.keys(gdb).length === 0) delete this.globalDb[family];
-    if (Object.keys(ldb).length === 0) delete dbs[family];
-    if (this.slaves.has(node) && (Object.keys(set).length > 0 || delGlobal.length > 0)) {
+    if (isEmpty(gdb)) delete this.globalDb[family];
+    if (isEmpty(ldb)) delete dbs[family];
+    if (this.slaves.has(node) && (hasKeys(set) || delGlobal.length > 0)) {
       for (const g of this.globalNodes) if (g !== NODE()) this.sendNode(g, "g_upd", family, set, delGlobal);
     }
     const changed = { ...set, ...localSet };
-    if (Object.keys(changed).length > 0 || delLocal.length > 0) {
+    if (hasKeys(changed) || delLocal.length > 0) {
       for (const m of this.familyMonitors.get(family) ?? []) {
         if (m === NODE()) this.changeWatched(family, changed, delLocal);
         else this.sendNode(m, "g_chg2", family, changed, delLocal);
