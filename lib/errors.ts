@@ -66,6 +66,24 @@ export class ProtocolError extends AempError {
   }
 }
 
+/**
+ * A data connection (`dataConn`) failed. Code `ERR_DATACONN` when it could not be
+ * set up: the calling port has been killed with `reason`
+ * (`["AnyEvent::MP::DataConn", text]`) and the promise rejects with this error.
+ * Code `ERR_DATACONN_LOST` when an established one broke: its stream is destroyed
+ * with this error (the peer node died or became unreachable, or the socket failed).
+ * `node` is the node at the other end.
+ */
+export class DataConnError extends AempError {
+  readonly node: string;
+  readonly reason: unknown[];
+  constructor(code: "ERR_DATACONN" | "ERR_DATACONN_LOST", node: string, message: string, options?: { reason?: unknown[]; cause?: unknown }) {
+    super(code, message, options);
+    this.node = node;
+    this.reason = options?.reason ?? [];
+  }
+}
+
 /** Builds the TypeError thrown for a bad argument: names it, says what was expected and what came. */
 export function argumentError(fn: string, param: string, expected: string, received: unknown): TypeError {
   return new TypeError(`${fn}: '${param}' must be ${expected}, received ${describe(received)}`);
@@ -78,4 +96,26 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === "object") return "an object";
   return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * The configuration could not be used: the rc file is unreadable, not valid JSON or
+ * holds a bad value, a profile's parent chain is broken, or a configure() argument from
+ * the file is wrong. `file` names the rc file when it is the culprit.
+ */
+export class ConfigError extends AempError {
+  readonly file: string | undefined;
+  constructor(message: string, options?: { file?: string; cause?: unknown }) {
+    super("ERR_CONFIG", message, options);
+    this.file = options?.file;
+  }
+}
+
+/** A service listed in `services` could not be found or failed while starting. */
+export class ServiceError extends AempError {
+  readonly service: string;
+  constructor(service: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_SERVICE", message, options);
+    this.service = service;
+  }
 }

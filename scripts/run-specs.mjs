@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -25,13 +25,17 @@ const files = findSpecs(join(root, "spec")).filter(
   (f) => filters.length === 0 || filters.some((x) => f.includes(x)),
 );
 const tsx = join(root, "node_modules", ".bin", "tsx");
+// configure() reads the rc file ($AEMP_RC, else ~/.aemp.json) and lets it override its
+// arguments: point every spec at a file that does not exist, so a developer's own
+// configuration never leaks into a run. Specs that need an rc file set their own.
+const noRc = join(tmpdir(), `aemp-specs-${process.pid}-no-rc`, "aemp.json");
 
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(tsx, [file], {
       cwd: root,
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", AEMP_RC: noRc },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

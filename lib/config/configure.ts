@@ -4,22 +4,37 @@
  * Keys and defaults are AEMP's (PROTOCOL.md section 12). Called at most once, before
  * the node talks to anyone: the node ID is set at once (so ports created afterwards
  * carry it), listeners and seed links start in the background, and the returned
- * promise resolves when the listeners are bound, with the addresses chosen.
+ * promise resolves when the listeners are bound and the services have started, with
+ * the addresses chosen.
+ *
+ * Where the values come from, lowest priority first (as AEMP merges them):
+ * 1. the arguments;
+ * 2. the rc file's top-level keys (lib/config/rc.ts: `$AEMP_RC` or `~/.aemp.json`);
+ * 3. the profile chain: the profile's ancestors (`parent`), then the profile itself.
+ * So the deployment (the file) overrides what a program passes, which only sets
+ * defaults; `force: true` makes the arguments win instead, `norc: true` ignores the
+ * file. The profile is `profile`, else the host name; a profile missing from the file
+ * is simply empty. A key set to `null` at some level goes back to its default.
+ * Values from the file are checked here and a wrong one is an error naming the file
+ * and the profile; a broken file is an error, never a silent default.
  *
  * Node ID expansion: `%n` is the host name, `%u` a random string, a trailing `/` gets
- * a random string appended; without a node ID the node is `PROFILE/` + random, the
- * profile being the host name unless given.
+ * a random string appended; without a node ID the node is `PROFILE/` + random.
  *
- * Profiles and the rc file come with the `aemp` tool; until then only arguments count.
+ * Last, the `services` are started (lib/config/services.ts).
  */
 import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
 import { randomString, setNodeId } from "../kernel/ids.ts";
 import { setNetworkedGlobal } from "../global/current.ts";
 import { GlobalService } from "../global/global.ts";
-import { type NetworkConfig, createNetwork } from "../node/network.ts";
+import { info } from "../log.ts";
+import { registerIntrospection } from "../node/introspection.ts";
+import { type NetworkConfig, createNetwork, currentNetwork } from "../node/network.ts";
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
+import { type RcData, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
+import { startServices } from "./services.ts";
 
 export interface ConfigureOptions {
   /** Profile name (default: the host name); with no nodeid, the node ID is PROFILE/random. */
@@ -52,12 +67,103 @@ export interface ConfigureOptions {
   max_packet_size?: number;
   /** Refuse remote code execution (always true here: `eval` is never run). */
   secure?: boolean | number;
+  /**
+   * Started once the node is up, in order: names given to `registerService`, init
+   * functions given to `registerInit` (spawned on this node), or modules (`NAME::` or
+   * a relative path) found under `module_roots`. Default none.
+   */
+  services?: string[];
+  /** Directories service modules may be loaded from (relative to the working directory). Default none. */
+  module_roots?: string[];
+  /** Ignore the rc file: only the arguments count. Default false. */
+  norc?: boolean;
+  /** Let the arguments override the rc file instead of the other way round. Default false. */
+  force?: boolean;
 }
 
 export interface ConfigureResult {
   nodeId: string;
   /** The addresses this node listens on, ports resolved. */
   addresses: string[];
+  /** The profile used. */
+  profile: string;
+}
+
+/** The configuration `configure` would use, before defaults. */
+export interface ResolvedConfig {
+  profile: string;
+  /** The rc file consulted; null with `norc`. */
+  file: string | null;
+  /** The profiles applied, root first (empty if the profile is not in the file). */
+  chain: string[];
+  /** Merged values; keys set nowhere are absent (their defaults apply). */
+  values: Record<string, unknown>;
+  /** Where each value came from: "argument", "top level" or "profile 'NAME'". */
+  origins: Record<string, string>;
+}
+
+/** The defaults of every key `configure` uses (`nodeid` is PROFILE/ + random). */
+export const CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
+  binds: ["*"],
+  seeds: [],
+  services: [],
+  module_roots: [],
+  monitor_timeout: 30,
+  connect_interval: 2,
+  framing_format: [...FRAMINGS_WE_READ],
+  auth_offer: [...DEFAULT_AUTH_OFFER],
+  auth_accept: [...DEFAULT_AUTH_ACCEPT],
+  nodelay: true,
+  secure: true,
+  max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+};
+
+/** Options that steer `configure` itself and are not configuration values. */
+const CONTROL = new Set(["profile", "norc", "force"]);
+
+/**
+ * Merges arguments, the rc file's top level and the profile chain as `configure` does
+ * (see the module comment). `rc` is the file to use: omitted, it is read from
+ * `rcPath()` unless `options.norc`; null means none.
+ */
+export function resolveConfig(options: ConfigureOptions = {}, rc?: { data: RcData; path: string } | null): ResolvedConfig {
+  if (options === null || typeof options !== "object") throw argumentError("configure", "options", "an object", options);
+  const profile = options.profile ?? hostname();
+  if (typeof profile !== "string" || profile === "") throw argumentError("configure", "profile", "a non-empty string", profile);
+  if (rc === undefined) {
+    if (options.norc) rc = null;
+    else {
+      const path = rcPath();
+      rc = { data: readRc(path), path };
+    }
+  }
+  const args: [string, Record<string, unknown>] = ["argument", Object.fromEntries(Object.entries(options).filter(([k]) => !CONTROL.has(k)))];
+  const fileLayers: [string, Record<string, unknown>][] = [];
+  let chain: string[] = [];
+  if (rc !== null) {
+    fileLayers.push(["top level", topLevel(rc.data)]);
+    const profiles = profileChain(rc.data, profile, rc.path);
+    chain = profiles.map((p) => p.name);
+    for (const { name, profile: p } of profiles) {
+      const { parent: _parent, ...keys } = p;
+      fileLayers.push([`profile '${name}'`, keys]);
+    }
+  }
+  const layers = options.force ? [...fileLayers, args] : [args, ...fileLayers];
+  const values: Record<string, unknown> = {};
+  const origins: Record<string, string> = {};
+  for (const [origin, layer] of layers) {
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      origins[key] = origin;
+      if (value === null) {
+        delete values[key];
+        continue;
+      }
+      values[key] = origin === "argument" ? value : normalizeValue(key, value, `${origin} in ${rc!.path}`, rc!.path);
+    }
+  }
+  return { profile, file: rc?.path ?? null, chain, values, origins };
 }
 
 let configured = false;
@@ -92,44 +198,71 @@ function seconds(name: string, value: unknown, fallback: number): number {
 }
 
 /**
- * Names this node and starts networking: listeners on `binds`, links to `seeds`.
+ * Names this node and starts networking: listeners on `binds`, links to `seeds`, then
+ * the `services`. Reads the rc file unless `norc` (see the module comment).
  *
  * ```ts
- * await configure({ nodeid: "receiver/%u", binds: ["127.0.0.1:*"], seeds: ["127.0.0.1:4040"], secret });
+ * await configure();                                   // profile = host name, all from the rc file
+ * await configure({ profile: "seed" });
+ * await configure({ nodeid: "receiver/%u", binds: ["127.0.0.1:*"], seeds: ["127.0.0.1:4040"], secret, norc: true });
  * ```
  */
 export async function configure(options: ConfigureOptions = {}): Promise<ConfigureResult> {
   if (configured) throw new Error("configure: already called; a node is configured once, before it talks to anyone");
-  if (options === null || typeof options !== "object") throw argumentError("configure", "options", "an object", options);
-  const profile = options.profile ?? hostname();
-  const nodeid = options.nodeid ?? `${profile}/`;
+  const resolved = resolveConfig(options);
+  if (resolved.file !== null) {
+    const chain = resolved.chain.length === 0 ? "not in the file" : resolved.chain.join(" -> ");
+    info(`configuring from ${resolved.file}, profile '${resolved.profile}' (${chain})`);
+  }
+  const o = resolved.values as ConfigureOptions;
+  const nodeid = o.nodeid ?? `${resolved.profile}/`;
   if (typeof nodeid !== "string" || nodeid === "") throw argumentError("configure", "nodeid", "a non-empty string", nodeid);
   const nodeId = expandNodeId(nodeid);
   if (nodeId.includes("#")) throw argumentError("configure", "nodeid", "a string without '#'", nodeId);
-  if (options.secret !== undefined && typeof options.secret !== "string") throw argumentError("configure", "secret", "a string", options.secret);
-  const framings = stringList("framing_format", options.framing_format, FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
+  if (o.secret !== undefined && typeof o.secret !== "string") throw argumentError("configure", "secret", "a string", o.secret);
+  const framings = stringList("framing_format", o.framing_format, FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
+  const services = stringList("services", o.services, []);
+  const moduleRoots = stringList("module_roots", o.module_roots, []);
   const config: NetworkConfig = {
     nodeId,
-    binds: stringList("binds", options.binds, ["*"]),
-    seeds: stringList("seeds", options.seeds, []),
-    secret: options.secret,
-    authOffer: stringList("auth_offer", options.auth_offer, DEFAULT_AUTH_OFFER),
-    authAccept: stringList("auth_accept", options.auth_accept, DEFAULT_AUTH_ACCEPT),
+    binds: stringList("binds", o.binds, ["*"]),
+    seeds: stringList("seeds", o.seeds, []),
+    secret: o.secret,
+    authOffer: stringList("auth_offer", o.auth_offer, DEFAULT_AUTH_OFFER),
+    authAccept: stringList("auth_accept", o.auth_accept, DEFAULT_AUTH_ACCEPT),
     framings: framings.includes("json") ? framings : [...framings, "json"],
-    monitorTimeout: seconds("monitor_timeout", options.monitor_timeout, 30),
-    connectInterval: seconds("connect_interval", options.connect_interval, 2),
-    maxPacketSize: options.max_packet_size ?? DEFAULT_MAX_PACKET_SIZE,
-    nodelay: options.nodelay === undefined ? true : Boolean(options.nodelay),
-    tls: options.cert === undefined ? undefined : splitPem(options.cert),
+    monitorTimeout: seconds("monitor_timeout", o.monitor_timeout, 30),
+    connectInterval: seconds("connect_interval", o.connect_interval, 2),
+    maxPacketSize: o.max_packet_size ?? DEFAULT_MAX_PACKET_SIZE,
+    nodelay: o.nodelay === undefined ? true : Boolean(o.nodelay),
+    tls: o.cert === undefined ? undefined : splitPem(o.cert),
   };
   configured = true;
   setNodeId(nodeId);
   const net = createNetwork(config);
+  registerIntrospection();
   const global = new GlobalService(net);
   setNetworkedGlobal(global);
   net.onSeedUp((seed) => global.seedUp(seed));
   await net.listen();
   global.start(net.addresses, net.seedIsSelf);
   net.startSeeds();
-  return { nodeId, addresses: net.addresses };
+  await startServices(services, moduleRoots);
+  return { nodeId, addresses: net.addresses, profile: resolved.profile };
+}
+
+/**
+ * Leaves the network cleanly: stops reconnecting to seeds, closes every link and
+ * listener. Peers see the links end and fire their monitors of this node's ports as
+ * for any lost link; local monitors of remote ports fire with
+ * `["transport_error", NODE, "node is shutting down"]`. Resolves once the listeners
+ * are closed. Harmless without `configure` or when called twice. A node is not
+ * configured again afterwards: this is for ending the process.
+ */
+export async function shutdown(): Promise<void> {
+  const net = currentNetwork();
+  if (net === null || net.isStopped) return;
+  // Let packets queued in this tick reach their sockets first.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  await net.stop();
 }
