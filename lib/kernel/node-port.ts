@@ -43,10 +43,12 @@ registerNodeRequest("mon1", (from, name: unknown) => {
   const id = `${NODE()}#${name}`;
   const mine = peerMonitors.get(from) ?? new Map<string, () => void>();
   if (mine.has(name)) return;
+  // A real monitor (not an internal one): a port another node watches is monitored, so
+  // its abnormal death is reported there, not logged here as unmonitored.
   const remove = monitorLocal(id, (reason) => {
     mine.delete(name);
     sendToNodePort(from, "kil0", name, ...reason);
-  }, true);
+  });
   if (remove === null) {
     sendToNodePort(from, "kil0", name, "no_such_port", "cannot monitor nonexistent port", id);
     return;

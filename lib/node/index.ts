@@ -3,7 +3,7 @@ import { argumentError } from "../errors.ts";
 import { type Guard, guard } from "../kernel/guard.ts";
 import { NODE, nodeOf } from "../kernel/ids.ts";
 import { currentRouter } from "../kernel/remote.ts";
-import { currentNetwork } from "./network.ts";
+import { currentNetwork, onNodeEvent } from "./network.ts";
 
 /** Whether there is a live link to `node` (a node or port ID). Our own node is always up. */
 export function nodeIsUp(node: string): boolean {
@@ -21,13 +21,11 @@ export function upNodes(): string[] {
 
 /**
  * Calls `cb(nodeId, true)` when a link to a node comes up and `cb(nodeId, false, text)`
- * when it goes down, until the guard is cancelled.
+ * when it goes down, until the guard is cancelled. May be called before `configure`.
  */
 export function monNodes(cb: (nodeId: string, up: boolean, text?: string) => void): Guard {
   if (typeof cb !== "function") throw argumentError("monNodes", "cb", "a function", cb);
-  const net = currentNetwork();
-  if (net === null) return guard(() => {});
-  return guard(net.onNodeEvent(cb));
+  return guard(onNodeEvent(cb));
 }
 
 /** Asks `node` to run `snd(...msg)` itself (`msg[0]` is a full port ID). */

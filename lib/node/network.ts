@@ -13,8 +13,13 @@
  * - Seeds: a link to every seed is kept up; the first attempt is immediate, retries
  *   wait 0.6-1.2 s, doubling up to `monitor_timeout`, and start over once a seed is
  *   lost. A seed that is one of our own addresses is skipped.
+ * - Side channels: a listener accepts greetings of the protocols registered with
+ *   `registerLinkProtocol` (`aemp-dataconn`, lib/node/dataconn.ts) besides `aemp`.
+ *   Such a link never becomes a node's link (nor is it refused as "already
+ *   connected"): once authenticated, its stream goes to the protocol's handler.
  */
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { NODE } from "../kernel/ids.ts";
 import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/node-port.ts";
 import { deliverLocal } from "../kernel/ports.ts";
@@ -22,7 +27,7 @@ import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts"
 import { debug, info, isTracing, trace, warn } from "../log.ts";
 import { Link, type LinkOptions } from "../transport/connection.ts";
 import type { Packet } from "../transport/framing.ts";
-import { alreadyConnectedError } from "../transport/handshake.ts";
+import { PROTOCOL, alreadyConnectedError } from "../transport/handshake.ts";
 import { type Listener, dial, listen } from "../transport/tcp.ts";
 import { type NodeHost, RemoteNode } from "./remote-node.ts";
 
@@ -52,7 +57,6 @@ class Network implements NodeHost, Router {
   readonly nodes = new Map<string, RemoteNode>();
   listeners: Listener[] = [];
   private readonly links = new Set<Link>();
-  private readonly nodeListeners = new Set<NodeListener>();
   private resolver: Resolver = async (nodeId) => this.nodes.get(nodeId)?.addresses ?? null;
   /** Full port IDs of recent packet targets, so a hot port costs no string building. */
   private readonly portIds = new Map<string, string>();
@@ -111,9 +115,14 @@ class Network implements NodeHost, Router {
     this.resolver = resolver;
   }
 
+  /** A node's listen addresses as `connect` finds them: known ones, else the resolver's. */
+  resolve(nodeId: string): Promise<string[] | null> {
+    const known = this.nodes.get(nodeId)?.addresses;
+    return known !== null && known !== undefined && known.length > 0 ? Promise.resolve(known) : this.resolver(nodeId);
+  }
+
   onNodeEvent(listener: NodeListener): () => void {
-    this.nodeListeners.add(listener);
-    return () => this.nodeListeners.delete(listener);
+    return onNodeEvent(listener);
   }
 
   node(nodeId: string): RemoteNode {
@@ -170,7 +179,7 @@ class Network implements NodeHost, Router {
 
   nodeEvent(nodeId: string, up: boolean, text?: string): void {
     info(`node ${nodeId} is ${up ? "up" : `down (${text})`}`);
-    for (const listener of this.nodeListeners) {
+    for (const listener of nodeListeners) {
       try {
         listener(nodeId, up, text);
       } catch (err) {
@@ -197,14 +206,20 @@ class Network implements NodeHost, Router {
       maxPacketSize: c.maxPacketSize,
       nodelay: c.nodelay,
       tls: c.tls,
+      acceptProtocols: [PROTOCOL, ...linkProtocols.keys()],
     };
   }
 
   /** Runs the handshake on a socket; `onResult` hears how it ended (dialers, seeds). */
   adopt(socket: Socket, outbound: boolean, onResult?: (ok: boolean, text: string, peer?: string) => void): Link {
     const link = new Link(socket, outbound, this.linkOptions(), {
-      onGreeting: (peer) => {
-        if (this.nodes.get(peer.nodeId)?.isUp) throw alreadyConnectedError(peer.nodeId);
+      onGreeting: (peer, l) => {
+        if (l.protocol === PROTOCOL && this.nodes.get(peer.nodeId)?.isUp) throw alreadyConnectedError(peer.nodeId);
+      },
+      onRaw: (stream, head, l) => {
+        const handler = linkProtocols.get(l.protocol);
+        if (handler !== undefined) handler(stream, head, l);
+        else stream.destroy();
       },
       onUp: (l) => {
         const peerId = l.peer!.nodeId;
@@ -390,6 +405,32 @@ class SeedKeeper {
 }
 
 let network: Network | null = null;
+
+/** Takes over an authenticated side-channel link (see `registerLinkProtocol`). */
+export type LinkProtocolHandler = (stream: Duplex, head: Buffer, link: Link) => void;
+
+const linkProtocols = new Map<string, LinkProtocolHandler>();
+
+/**
+ * Lets listeners accept links whose greeting names `protocol` (e.g. `aemp-dataconn`):
+ * once authenticated, `handler` owns the raw stream. Register before `configure`.
+ */
+export function registerLinkProtocol(protocol: string, handler: LinkProtocolHandler): void {
+  if (protocol === PROTOCOL) throw new TypeError(`registerLinkProtocol: '${PROTOCOL}' is the node protocol itself`);
+  linkProtocols.set(protocol, handler);
+}
+
+/**
+ * Node up/down listeners. Kept outside the Network so that `monNodes` called before
+ * `configure` (a natural order: watch, then join) hears the first links too.
+ */
+const nodeListeners = new Set<NodeListener>();
+
+/** Calls `listener` for every node up/down event from now on; returns a remover. */
+export function onNodeEvent(listener: NodeListener): () => void {
+  nodeListeners.add(listener);
+  return () => nodeListeners.delete(listener);
+}
 
 /**
  * Creates the network and routes remote traffic through it at once (sends made while

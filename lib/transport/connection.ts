@@ -12,16 +12,26 @@
  * text AEMP uses where it has one (it becomes the `transport_error` of monitors).
  *
  * Writes are coalesced: packets sent in one tick go out in one `socket.write`.
+ *
+ * Side channels (raw links): when the effective protocol is not `aemp` (ours when we
+ * dialled with e.g. `aemp-dataconn`, else the peer's), the link does not decode
+ * packets after auth. It stops reading, lets go of the socket (or the TLS stream over
+ * it) and hands it, with any bytes already read behind the auth line, to
+ * `events.onRaw`; from then on the link is inert and the new owner manages the stream.
+ * A listener cannot know in advance which protocol a dialler speaks: it greets with
+ * `aemp` and accepts every name in `acceptProtocols`.
  */
 import { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
+import { error as logError } from "../log.ts";
 import { FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
 import {
   type Greeting,
   type GreetingLines,
   LineReader,
+  PROTOCOL,
   type Secret,
   buildAuthLine,
   buildGreeting,
@@ -50,6 +60,11 @@ export interface LinkOptions {
   nodelay: boolean;
   /** Protocol name of line 1 ("aemp"; "aemp-dataconn" for data links). */
   protocol?: string;
+  /**
+   * Protocol names accepted in the peer's greeting. Default: `[protocol]` for `aemp`;
+   * for a side-channel protocol also `aemp`, which is what a listener greets with.
+   */
+  acceptProtocols?: readonly string[];
   /** Extra greeting keys. */
   extras?: Record<string, string>;
   /**
@@ -68,9 +83,17 @@ export interface LinkEvents {
   onPacket(packet: Packet, link: Link): void;
   /** The link ended (once), with the reason as text. */
   onDown(text: string, link: Link): void;
+  /**
+   * A side-channel link (effective protocol not `aemp`, see {@link Link.protocol})
+   * authenticated: `stream` (the socket, or the TLS stream over it) now carries raw
+   * bytes and belongs to the handler, paused; `head` holds bytes that arrived behind
+   * the auth line. Neither `onUp` nor `onDown` is called afterwards. Without a
+   * handler, such links fail after auth.
+   */
+  onRaw?(stream: Duplex, head: Buffer, link: Link): void;
 }
 
-type Phase = "greeting" | "tls" | "auth" | "up" | "down";
+type Phase = "greeting" | "tls" | "auth" | "up" | "raw" | "down";
 
 export class Link {
   readonly socket: Socket;
@@ -88,6 +111,7 @@ export class Link {
   private out: { write(data: string): unknown } ;
   /** The TLS side of the link, once started; raw bytes are forwarded to it. */
   private tlsBridge: Duplex | undefined;
+  private tlsSocket: TLSSocket | undefined;
   private tlsActive = false;
   private readonly ourLines: GreetingLines;
   private peerLines: [string, string] | undefined;
@@ -117,23 +141,52 @@ export class Link {
     socket.setNoDelay(options.nodelay);
     socket.setKeepAlive(true);
     this.timer = setTimeout(() => this.fail("handshake timeout"), options.handshakeTimeout * 1000);
-    socket.on("data", (chunk: Buffer) => {
-      if (this.tlsBridge !== undefined) this.tlsBridge.push(chunk);
-      else this.receive(chunk);
-    });
-    socket.on("error", (err: NodeJS.ErrnoException) => this.fail(socketErrorText(err)));
-    socket.on("close", () => this.fail("Unexpected end-of-file"));
+    socket.on("data", this.onSocketData);
+    socket.on("error", this.onSocketError);
+    socket.on("close", this.onSocketClose);
     socket.write(`${this.ourLines[0]}\n${this.ourLines[1]}\n`);
   }
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    // The TLS layer reads at its own pace: stop the socket while it is behind.
+    if (this.tlsBridge !== undefined) {
+      if (!this.tlsBridge.push(chunk)) this.socket.pause();
+    } else this.receive(chunk);
+  };
+
+  private readonly onSocketError = (err: NodeJS.ErrnoException): void => this.fail(socketErrorText(err));
+
+  private readonly onSocketClose = (): void => this.fail("Unexpected end-of-file");
 
   get isUp(): boolean {
     return this.phase === "up";
   }
 
-  /** Queues a packet; everything queued in this tick leaves in one write. */
+  /**
+   * The protocol this link speaks: ours unless ours is plain `aemp`, then the peer's
+   * (a listener learns it from the greeting). `aemp` until the peer's greeting arrived.
+   */
+  get protocol(): string {
+    const ours = this.options.protocol ?? PROTOCOL;
+    return ours !== PROTOCOL || this.peer === undefined ? ours : this.peer.protocol;
+  }
+
+  /**
+   * Queues a packet; everything queued in this tick leaves in one write. Never throws:
+   * a packet the link's framing cannot carry (a BigInt towards a json reader, a cycle)
+   * is dropped and logged as an error. Which framing a link writes is the peer's choice,
+   * so this is a delivery failure, reported like the others: not to the sender.
+   */
   send(packet: Packet): void {
     if (this.phase !== "up") return;
-    this.outbox += encodePacket(this.writeFraming, packet);
+    let text: string;
+    try {
+      text = encodePacket(this.writeFraming, packet);
+    } catch (err) {
+      logError(`dropped a message for ${this.peer?.nodeId ?? "?"}#${String(packet[0])}: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.outbox += text;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flush);
@@ -176,7 +229,7 @@ export class Link {
       const line2 = this.reader.nextLine();
       if (line2 === undefined) return;
       this.peerLines = [this.peerLine1, line2];
-      this.peer = checkPeer(this.ourLines, this.peerLines, this.options.nodeId);
+      this.peer = checkPeer(this.ourLines, this.peerLines, this.options.nodeId, this.acceptedProtocols());
       this.events.onGreeting(this.peer, this);
       if (this.options.tls !== undefined && peerOffersTls(this.peer)) {
         this.startTls(this.reader.takeRest());
@@ -185,6 +238,12 @@ export class Link {
       this.sendAuth();
     }
     if (this.phase === "auth") this.readAuth();
+  }
+
+  private acceptedProtocols(): readonly string[] {
+    if (this.options.acceptProtocols !== undefined) return this.options.acceptProtocols;
+    const ours = this.options.protocol ?? PROTOCOL;
+    return ours === PROTOCOL ? [PROTOCOL] : [ours, PROTOCOL];
   }
 
   private sendAuth(): void {
@@ -210,11 +269,51 @@ export class Link {
     const rest = this.reader.takeRest();
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.protocol !== PROTOCOL) {
+      this.handOver(rest);
+      return;
+    }
     this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
     this.phase = "up";
     this.events.onUp(this);
     if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);
   }
+
+  /**
+   * A side channel authenticated: stop reading, let go of the stream and give it (and
+   * the bytes read past the auth line) to `onRaw`. Called inside a data event, so the
+   * stream is paused before our listener goes: no byte is emitted to nobody.
+   */
+  private handOver(head: Buffer): void {
+    const handler = this.events.onRaw;
+    if (handler === undefined) {
+      this.fail(`unparsable greeting, expected '${PROTOCOL}', got '${this.protocol}'`);
+      return;
+    }
+    this.phase = "raw";
+    this.outbox = "";
+    let stream: Duplex = this.socket;
+    if (this.tlsSocket !== undefined) {
+      // The socket keeps feeding the TLS layer through the bridge; only the TLS
+      // stream changes hands.
+      stream = this.tlsSocket;
+      stream.pause();
+      stream.off("data", this.onTlsData);
+      stream.off("error", this.onTlsError);
+      this.socket.off("error", this.onSocketError);
+      this.socket.off("close", this.onSocketClose);
+    } else {
+      this.socket.pause();
+      this.socket.off("data", this.onSocketData);
+      this.socket.off("error", this.onSocketError);
+      this.socket.off("close", this.onSocketClose);
+    }
+    handler(stream, head, this);
+  }
+
+  private readonly onTlsData = (chunk: Buffer): void => this.receive(chunk);
+
+  private readonly onTlsError = (err: Error): void => this.fail(`TLS error: ${err.message}`);
 
   /**
    * Both greetings said tls=1.0: the side whose nonce sorts first is the TLS client.
@@ -226,11 +325,25 @@ export class Link {
     const { cert, key } = this.options.tls!;
     const socket = this.socket;
     const bridge = new Duplex({
-      read() {},
+      read() {
+        socket.resume();
+      },
       write(chunk, _encoding, done) {
         socket.write(chunk, done);
       },
+      final(done) {
+        socket.end();
+        done();
+      },
+      destroy(err, done) {
+        socket.destroy();
+        done(err);
+      },
     });
+    // Ends and errors of the socket reach the TLS stream (which matters once a side
+    // channel owns it: during the handshake the link's own listeners see them first).
+    socket.on("end", () => bridge.push(null));
+    socket.on("close", () => bridge.destroy());
     this.tlsBridge = bridge;
     this.reader = new LineReader();
     if (early.length > 0) bridge.push(early);
@@ -239,10 +352,11 @@ export class Link {
       tlsRole(this.ourLines, this.peerLines!) === "client"
         ? tlsConnect({ socket: bridge, ...common, checkServerIdentity: () => undefined })
         : new TLSSocket(bridge, { ...common, isServer: true });
-    secure.on("error", (err) => this.fail(`TLS error: ${err.message}`));
+    this.tlsSocket = secure;
+    secure.on("error", this.onTlsError);
     secure.once("secure", () => this.tlsReady(secure));
     secure.once("secureConnect", () => this.tlsReady(secure));
-    secure.on("data", (chunk: Buffer) => this.receive(chunk));
+    secure.on("data", this.onTlsData);
   }
 
   private certFingerprint(): string {
@@ -270,7 +384,7 @@ export class Link {
   }
 
   private fail(text: string): void {
-    if (this.phase === "down") return;
+    if (this.phase === "down" || this.phase === "raw") return;
     this.phase = "down";
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.outbox = "";
@@ -280,7 +394,7 @@ export class Link {
 }
 
 /** AEMP reports OS errors by their text (e.g. "Connection refused"). */
-function socketErrorText(err: NodeJS.ErrnoException): string {
+export function socketErrorText(err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case "ECONNREFUSED":
       return "Connection refused";

@@ -1,0 +1,369 @@
+/**
+ * Helpers for the network specs: test nodes in child processes and a scripted fake
+ * peer that writes exact wire bytes.
+ *
+ * - `startNode(options)` starts spec/fixtures/node.ts as a child process (one node per
+ *   process) on 127.0.0.1 with an OS-chosen port, waits for it to be ready and returns
+ *   a `TestNode`: `call(cmd, args)` runs a fixture command and resolves with its answer,
+ *   `event(pred)` waits for an event it emitted; every wait has a deadline.
+ * - `stopAllNodes()` kills every child still running; call it in `test.after` (and it
+ *   also runs when the spec process exits, however it exits). Children exit by
+ *   themselves when their stdin closes, so none outlives the spec.
+ * - `FakePeer` is a plain net.Socket speaking AEMP by hand: `handshake()` does a valid
+ *   greeting and auth with the handshake module's own builders, after which it decodes
+ *   the node's json packets and can send packets or arbitrary bytes.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { type Socket, connect } from "node:net";
+import { createInterface } from "node:readline";
+import SuperJSON from "superjson";
+import type { ConfigureOptions } from "../lib/config/configure.ts";
+import { JsonSplitter } from "../lib/transport/json-splitter.ts";
+import {
+  type GreetingLines,
+  buildAuthLine,
+  buildGreeting,
+  greetingExtras,
+  makeNonce,
+  verifyAuthLine,
+} from "../lib/transport/handshake.ts";
+import { SpecTimeoutError, deferred, waitFor } from "./helpers.ts";
+
+/** The shared secret of every test network. */
+export const SECRET = "aemp spec secret";
+/** Deadline for a child node to start (tsx compiles on first run). */
+export const START_TIMEOUT_MS = 15_000;
+/** Deadline for one answer or event from a child. */
+export const EVENT_TIMEOUT_MS = 5_000;
+
+const root = new URL("..", import.meta.url).pathname;
+const fixture = new URL("./fixtures/node.ts", import.meta.url).pathname;
+
+/** One line a test node wrote: an answer (`re`) or an event (`ev`). */
+export type NodeEvent = { ev?: string; re?: number; error?: string } & Record<string, any>;
+
+const running = new Set<TestNode>();
+
+export class TestNode {
+  readonly child: ChildProcess;
+  readonly name: string;
+  nodeId = "";
+  addresses: string[] = [];
+  /** Everything it wrote on stdout, in order. */
+  readonly events: NodeEvent[] = [];
+  /** Everything it wrote on stderr. */
+  stderr = "";
+  readonly exited: Promise<number | null>;
+  private readonly waiters = new Set<(e: NodeEvent) => void>();
+  private nextId = 1;
+
+  constructor(child: ChildProcess, name: string) {
+    this.child = child;
+    this.name = name;
+    const exited = deferred<number | null>();
+    this.exited = exited.promise;
+    child.on("exit", (code) => {
+      running.delete(this);
+      exited.resolve(code);
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (d: string) => {
+      this.stderr += d;
+    });
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      let e: NodeEvent;
+      try {
+        e = SuperJSON.parse<NodeEvent>(line);
+      } catch {
+        e = { ev: "stdout", text: line };
+      }
+      this.events.push(e);
+      for (const w of this.waiters) w(e);
+    });
+  }
+
+  /** Whether the process is still running. */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first event (already seen or still to come) that `pred` accepts. */
+  event(pred: (e: NodeEvent) => boolean, ms = EVENT_TIMEOUT_MS, label = "an event"): Promise<NodeEvent> {
+    const found = this.events.find(pred);
+    if (found !== undefined) return Promise.resolve(found);
+    const d = deferred<NodeEvent>();
+    const w = (e: NodeEvent): void => {
+      if (pred(e)) d.resolve(e);
+    };
+    this.waiters.add(w);
+    const gone = this.exited.then(() => {
+      throw new Error(`${this.name} exited while waiting for ${label}\n--- its stderr:\n${this.stderr}`);
+    });
+    return waitFor(Promise.race([d.promise, gone]), ms, `${label} from ${this.name}`).finally(() => this.waiters.delete(w));
+  }
+
+  /** Sends a command without waiting; returns its id. */
+  command(cmd: string, args: Record<string, unknown> = {}): number {
+    const id = this.nextId++;
+    this.child.stdin!.write(`${SuperJSON.stringify({ id, cmd, ...args })}\n`);
+    return id;
+  }
+
+  /** Runs a fixture command and resolves with its answer (rejects if it threw). */
+  async call(cmd: string, args: Record<string, unknown> = {}, ms = EVENT_TIMEOUT_MS): Promise<NodeEvent> {
+    const id = this.command(cmd, args);
+    const answer = await this.event((e) => e.re === id, ms, `the answer to ${cmd}`);
+    if (answer.error !== undefined) throw new Error(`${this.name}: ${cmd} failed: ${answer.error}`);
+    return answer;
+  }
+
+  /** A new port of the given kind on this node (see the fixture). */
+  async port(kind: "record" | "echo" | "counter" = "record"): Promise<string> {
+    return (await this.call("port", { kind })).port as string;
+  }
+
+  /** Starts monitoring `target`; resolves with the reason once the monitor fires. */
+  async mon(target: string, ms = EVENT_TIMEOUT_MS): Promise<() => Promise<unknown[]>> {
+    const id = this.command("mon", { target });
+    await this.event((e) => e.re === id, ms, "the answer to mon");
+    return async (wait = ms) => (await this.event((e) => e.ev === "mon" && e.tag === id, wait, `monitor of ${target}`)).reason as unknown[];
+  }
+
+  /** The next message recorded on `port` whose first element is `tag` (any if omitted). */
+  async message(port: string, tag?: unknown, ms = EVENT_TIMEOUT_MS): Promise<unknown[]> {
+    const e = await this.event((e) => e.ev === "msg" && e.port === port && (tag === undefined || e.msg[0] === tag), ms, `a message ${tag === undefined ? "" : `'${String(tag)}' `}on ${port}`);
+    return e.msg as unknown[];
+  }
+
+  /** Resolves once this node has had a link up to `nodeId` (now or earlier). */
+  async linkedTo(nodeId: string, ms = EVENT_TIMEOUT_MS): Promise<void> {
+    await this.event((e) => e.ev === "node" && e.nodeId === nodeId && e.up === true, ms, `a link to ${nodeId}`);
+  }
+
+  /**
+   * Resolves once `seed` has processed everything this node sent it so far, in
+   * particular its `g_slave` registration (sent as soon as the seed link is up): the
+   * link comes up, then a `time` request on the seed's node port gets its answer.
+   * After this, any node asking the seed (`g_find`) learns this node's addresses.
+   */
+  async joined(seed: TestNode | string, ms = EVENT_TIMEOUT_MS): Promise<void> {
+    const seedId = typeof seed === "string" ? seed : seed.nodeId;
+    await this.linkedTo(seedId, ms);
+    const answer = await this.call("cal", { to: `${seedId}#`, msg: ["time"], timeout: ms / 1000 }, ms);
+    if (typeof (answer.reply as unknown[])[0] !== "number") throw new Error(`${this.name}: no time from ${seedId}: ${JSON.stringify(answer.reply)}`);
+  }
+
+  /** Log texts it emitted so far. */
+  logs(): string[] {
+    return this.events.filter((e) => e.ev === "log").map((e) => e.text as string);
+  }
+
+  /** Kills the process (SIGKILL by default) and waits until it is gone. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (this.alive) this.child.kill(signal);
+    await waitFor(this.exited, 5000, `${this.name} to exit`);
+  }
+}
+
+export interface StartOptions {
+  /** Name for messages and the node ID prefix (`NAME/%u`). */
+  name?: string;
+  /** Extra environment (e.g. `AEMP_VERBOSE`). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts a test node; `options` are configure()'s, defaulting to the test secret, a
+ * bind on 127.0.0.1 with a free port and node ID `NAME/%u`.
+ */
+export async function startNode(options: ConfigureOptions = {}, start: StartOptions = {}): Promise<TestNode> {
+  const name = start.name ?? "node";
+  const config: ConfigureOptions = { nodeid: `${name}/%u`, binds: ["127.0.0.1:*"], secret: SECRET, ...options };
+  const child = spawn(process.execPath, ["--import", "tsx", fixture, JSON.stringify(config)], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1", ...start.env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const node = new TestNode(child, name);
+  running.add(node);
+  const ready = await node.event((e) => e.ev === "ready", START_TIMEOUT_MS, "ready");
+  node.nodeId = ready.nodeId as string;
+  node.addresses = ready.addresses as string[];
+  return node;
+}
+
+/** Kills every test node still running and waits for them to be gone. */
+export async function stopAllNodes(): Promise<void> {
+  await Promise.all([...running].map((n) => n.kill()));
+}
+
+process.on("exit", () => {
+  for (const n of running) n.child.kill("SIGKILL");
+});
+
+// ---- a scripted fake peer -------------------------------------------------------------
+
+export interface FakeHandshake {
+  nodeId?: string;
+  secret?: string;
+  /** Framings we claim to read (and the one we write is the first of these the node reads). */
+  framings?: string[];
+}
+
+/**
+ * A raw TCP peer in the spec process. Until `handshake()` it sees bytes and lines;
+ * after it, packets (json framing only).
+ */
+export class FakePeer {
+  readonly socket: Socket;
+  nodeId = "fake/peer";
+  /** Our greeting lines and the node's, once exchanged. */
+  ourLines: GreetingLines | undefined;
+  peerLines: GreetingLines | undefined;
+  /** Packets decoded after the handshake, in order. */
+  readonly packets: unknown[][] = [];
+  /** Resolves when the node closes the connection (or it fails). */
+  readonly closed: Promise<void>;
+  private buffer = Buffer.alloc(0);
+  private splitter: JsonSplitter | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    const closed = deferred<void>();
+    this.closed = closed.promise;
+    socket.on("data", (chunk: Buffer) => {
+      if (this.splitter !== undefined) this.splitter.write(chunk);
+      else this.buffer = Buffer.concat([this.buffer, chunk]);
+      for (const w of this.waiters) w();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed.resolve();
+      for (const w of this.waiters) w();
+    });
+  }
+
+  /** Opens a TCP connection to `address` ("host:port"). */
+  static async connect(address: string): Promise<FakePeer> {
+    const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+    const socket = connect({ host, port });
+    await waitFor(new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    }), 2000, `a TCP connection to ${address}`);
+    socket.setNoDelay(true);
+    return new FakePeer(socket);
+  }
+
+  /** Whether the node has closed the connection. */
+  get isClosed(): boolean {
+    return this.socket.destroyed || this.socket.readableEnded;
+  }
+
+  private until<T>(get: () => T | undefined, ms: number, label: string): Promise<T> {
+    const d = deferred<T>();
+    const check = (): void => {
+      const v = get();
+      if (v !== undefined) d.resolve(v);
+      else if (this.socket.destroyed) d.reject(new Error(`connection closed while waiting for ${label}`));
+    };
+    this.waiters.add(check);
+    check();
+    return waitFor(d.promise, ms, label).finally(() => this.waiters.delete(check));
+  }
+
+  /** The next LF-terminated line from the node (handshake phase), without its LF. */
+  readLine(ms = 2000): Promise<string> {
+    return this.until(() => {
+      const end = this.buffer.indexOf(0x0a);
+      if (end < 0) return undefined;
+      const line = this.buffer.toString("utf8", 0, end);
+      this.buffer = this.buffer.subarray(end + 1);
+      return line;
+    }, ms, "a line from the node");
+  }
+
+  /** Writes bytes; resolves once they were handed to the OS. */
+  write(data: string | Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => this.socket.write(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Builds our greeting lines. */
+  greeting(options: FakeHandshake = {}): GreetingLines {
+    return [
+      buildGreeting({
+        nodeId: options.nodeId ?? this.nodeId,
+        auths: ["hmac_sha3_512"],
+        framings: options.framings ?? ["json"],
+        extras: greetingExtras(),
+      }),
+      makeNonce(),
+    ];
+  }
+
+  /** Reads the node's two greeting lines. */
+  async readGreeting(): Promise<GreetingLines> {
+    this.peerLines = [await this.readLine(), await this.readLine()];
+    return this.peerLines;
+  }
+
+  /**
+   * A complete valid handshake (or, with a wrong secret, one the node refuses): sends
+   * our greeting, reads the node's, sends our auth line, and checks the node's auth line
+   * with the real secret. Resolves once packets may flow.
+   */
+  async handshake(options: FakeHandshake = {}): Promise<void> {
+    this.nodeId = options.nodeId ?? this.nodeId;
+    this.ourLines = this.greeting(options);
+    await this.write(`${this.ourLines[0]}\n${this.ourLines[1]}\n`);
+    const peer = await this.readGreeting();
+    await this.write(buildAuthLine("hmac_sha3_512", options.secret ?? SECRET, this.ourLines, peer, "json"));
+    const authLine = await this.readLine();
+    verifyAuthLine(authLine, { secret: SECRET, ourLines: this.ourLines, peerLines: peer, tlsActive: false, accept: ["hmac_sha3_512"] });
+    this.startPackets();
+  }
+
+  /** From now on, bytes from the node are json packets. */
+  startPackets(): void {
+    this.splitter = new JsonSplitter({ push: (p) => this.packets.push(p as unknown[]) }, { topLevel: "array" });
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    if (rest.length > 0) this.splitter.write(rest);
+  }
+
+  /** Sends one packet in json framing. */
+  sendPacket(packet: unknown[]): Promise<void> {
+    return this.write(JSON.stringify(packet));
+  }
+
+  /** The first packet (already received or still to come) that `pred` accepts. */
+  packet(pred: (p: unknown[]) => boolean, ms = 2000, label = "a packet"): Promise<unknown[]> {
+    return this.until(() => this.packets.find(pred), ms, label);
+  }
+
+  /** Resolves once the node closed the connection; rejects after `ms`. */
+  waitClosed(ms = 2000): Promise<void> {
+    return waitFor(this.closed, ms, "the node to close the connection");
+  }
+
+  /**
+   * Asks the node for its time with a reply to our port `fake#r`, and waits for the
+   * answer: proof that the link is up and the node still serves it.
+   */
+  async ping(ms = 2000): Promise<unknown[]> {
+    const tag = `t${Math.random()}`;
+    await this.sendPacket(["", "time", `${this.nodeId}#r`, tag]);
+    return this.packet((p) => p[0] === "r" && p[1] === tag, ms, "the node's time reply");
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Rejects with a clear message if `p` settles before `ms`: for "nothing happens" checks. */
+export async function stays<T>(p: Promise<T>, ms: number, label: string): Promise<void> {
+  const result = await Promise.race([p.then(() => "settled", () => "settled"), new Promise<string>((r) => setTimeout(() => r("quiet"), ms))]);
+  if (result !== "quiet") throw new SpecTimeoutError(`expected ${label} not to happen within ${ms} ms, but it did`);
+}
