@@ -16,9 +16,8 @@
  * "connecting...", "connected to PORT (N users)", "disconnected (REASON)", and each
  * relayed message.
  */
-import { clearLine, createInterface, cursorTo } from "node:readline";
 import { configure, dbChanges, kil, mon, port, rcv, shutdown, snd } from "aemp";
-import { CHAT_SERVERS, DEFAULT_SEED, reasonText, secret } from "./common.ts";
+import { CHAT_SERVERS, DEFAULT_SEED, chatTerminal, reasonText, secret } from "./common.ts";
 
 const [nick, seed = DEFAULT_SEED] = process.argv.slice(2);
 if (nick === undefined || nick === "" || nick.startsWith("-")) {
@@ -26,21 +25,6 @@ if (nick === undefined || nick === "" || nick.startsWith("-")) {
   process.exit(2);
 }
 await configure({ nodeid: "chat-client/%u", binds: ["127.0.0.1:*"], seeds: [seed], secret: secret() });
-
-const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
-const input = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, prompt: "> " });
-
-/** Prints a line without mangling what the user is typing. */
-function show(line: string): void {
-  if (!tty) {
-    console.log(line);
-    return;
-  }
-  clearLine(process.stdout, 0);
-  cursorTo(process.stdout, 0);
-  console.log(line);
-  input.prompt(true);
-}
 
 /** The server and our client port while connected. */
 let session: { server: string; client: string } | undefined;
@@ -80,14 +64,6 @@ async function connect(): Promise<void> {
   snd(server, "join", client, nick);
 }
 
-input.on("line", (line) => {
-  if (line !== "") {
-    if (session !== undefined) snd(session.server, "say", session.client, line);
-    else show("(not connected; try again in a moment)");
-  }
-  if (tty) input.prompt();
-});
-
 async function quit(): Promise<void> {
   if (quitting) return;
   quitting = true;
@@ -97,9 +73,11 @@ async function quit(): Promise<void> {
   process.exit(0);
 }
 
-input.on("close", () => void quit());
-input.on("SIGINT", () => void quit()); // Ctrl-C in a terminal (readline takes it)
-process.once("SIGINT", () => void quit());
-process.once("SIGTERM", () => void quit());
+const { show } = chatTerminal(
+  (line) => {
+    if (session !== undefined) snd(session.server, "say", session.client, line);
+    else show("(not connected; try again in a moment)");
+  },
+  () => void quit(),
+);
 void connect();
-if (tty) input.prompt();
