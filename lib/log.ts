@@ -8,7 +8,13 @@
  * prefixed with the time and level so lines from several nodes can be merged.
  *
  * Hooks (`onLog`) let later layers (the log catcher) see every record without
- * changing what is printed.
+ * changing what is printed. A hook may ask for a level of its own, higher than the
+ * printed one: records up to the highest level any hook asks for are then built (and
+ * handed to those hooks) but only printed up to the node's level. Without such hooks
+ * a record over the level costs one comparison, as before.
+ *
+ * The last `HISTORY_SIZE` printed records are kept (`recentLogs`), so a log catcher
+ * that subscribes late still sees the warnings that came before it.
  */
 
 export const LEVELS = ["off", "fatal", "critical", "error", "warn", "note", "notice", "info", "debug", "trace"] as const;
@@ -29,7 +35,15 @@ function envLevel(): number {
 
 let level = envLevel();
 let tracing = /^(1|true|yes|on)$/i.test(process.env.AEMP_TRACE ?? "");
-const sinks = new Set<(record: LogRecord) => void>();
+/** Sink -> its own level, or undefined for "what is printed". */
+const sinks = new Map<(record: LogRecord) => void, number | undefined>();
+/** The highest level a sink asked for (0: none did). */
+let captureLevel = 0;
+
+/** How many printed records `recentLogs` keeps. */
+export const HISTORY_SIZE = 1000;
+const history: LogRecord[] = [];
+let historyNext = 0;
 
 /** Current level (0..9). */
 export function logLevel(): number {
@@ -51,17 +65,53 @@ export function setTracing(on: boolean): void {
   tracing = on;
 }
 
-/** Adds a sink that sees every record at or under the current level; returns a remover. */
-export function onLog(sink: (record: LogRecord) => void): () => void {
-  sinks.add(sink);
-  return () => sinks.delete(sink);
+/**
+ * Adds a sink; returns a remover. Without `sinkLevel` it sees every record at or under
+ * the current level (what is printed); with one, every record at or under `sinkLevel`
+ * (0..9), printed or not. A sink must not throw (what it throws is reported on stderr).
+ */
+export function onLog(sink: (record: LogRecord) => void, sinkLevel?: number): () => void {
+  if (sinkLevel !== undefined && (!Number.isInteger(sinkLevel) || sinkLevel < 0 || sinkLevel > 9)) {
+    throw new TypeError(`onLog: 'sinkLevel' must be an integer 0..9 or undefined, received ${String(sinkLevel)}`);
+  }
+  sinks.set(sink, sinkLevel);
+  updateCaptureLevel();
+  return () => {
+    sinks.delete(sink);
+    updateCaptureLevel();
+  };
 }
 
-/** Logs `text` at level `n` if the level is enabled. */
+function updateCaptureLevel(): void {
+  captureLevel = 0;
+  for (const l of sinks.values()) if (l !== undefined && l > captureLevel) captureLevel = l;
+}
+
+/**
+ * The last printed records (at most {@link HISTORY_SIZE}), oldest first, those at or
+ * under `maxLevel` only.
+ */
+export function recentLogs(maxLevel = 9): LogRecord[] {
+  const ordered = history.length < HISTORY_SIZE ? history : [...history.slice(historyNext), ...history.slice(0, historyNext)];
+  return ordered.filter((r) => r.level <= maxLevel);
+}
+
+/** Logs `text` at level `n` if the level (or a sink's) is enabled. */
 export function log(n: number, text: string): void {
-  if (n > level) return;
+  if (n > level && n > captureLevel) return;
   const record = { level: n, time: Date.now(), text };
-  for (const sink of sinks) sink(record);
+  for (const [sink, sinkLevel] of sinks) {
+    if (n > (sinkLevel ?? level)) continue;
+    try {
+      sink(record);
+    } catch (err) {
+      process.stderr.write(`log sink threw: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+  }
+  if (n > level) return;
+  if (history.length < HISTORY_SIZE) history.push(record);
+  else history[historyNext] = record;
+  historyNext = (historyNext + 1) % HISTORY_SIZE;
   process.stderr.write(`${new Date(record.time).toISOString()} <${n}> ${text}\n`);
 }
 

@@ -23,6 +23,12 @@ import { ProtocolError, argumentError } from "../errors.ts";
 
 /** The protocol name of a node link (DataConn side channels use `aemp-dataconn`). */
 export const PROTOCOL = "aemp";
+/**
+ * The protocol name of a data connection (lib/node/dataconn.ts): the same handshake,
+ * then raw bytes. A listener greets with `aemp` before it knows what the dialler wants,
+ * so a data link sees `aemp` from its peer and the effective protocol is the dialler's.
+ */
+export const DATACONN_PROTOCOL = "aemp-dataconn";
 /** The only protocol version there is; any other fails the link. */
 export const PROTOCOL_VERSION = 1;
 /** What we put in `provider=`; Perl sends `AE-2.01`. */
@@ -103,12 +109,14 @@ export function buildGreeting(options: GreetingOptions): string {
 
 /**
  * Parses the peer's greeting line 1, refusing another protocol or version.
+ * `expected` is the protocol name, or the names, accepted (the error quotes the first).
  * A trailing CR is ignored.
  */
-export function parseGreeting(line: string, expectedProtocol: string = PROTOCOL): Greeting {
+export function parseGreeting(line: string, expected: string | readonly string[] = PROTOCOL): Greeting {
   const [protocol = "", version = "", nodeId = "", auths = "", framings = "", ...pairs] = stripCr(line).split(";");
-  if (protocol !== expectedProtocol) {
-    throw new ProtocolError("ERR_GREETING", `unparsable greeting, expected '${expectedProtocol}', got '${protocol}'`);
+  const accepted = typeof expected === "string" ? [expected] : expected;
+  if (!accepted.includes(protocol)) {
+    throw new ProtocolError("ERR_GREETING", `unparsable greeting, expected '${accepted[0] ?? PROTOCOL}', got '${protocol}'`);
   }
   // Perl compares the version numerically, so "1.0" is version 1 too.
   if (version.trim() === "" || Number(version) !== PROTOCOL_VERSION) {
@@ -133,9 +141,15 @@ export function parseGreeting(line: string, expectedProtocol: string = PROTOCOL)
  * (`I refuse to talk to myself`). Perl tests the node ID first, which makes its echo
  * check unreachable; we test the echo first so a reflected greeting is named as such.
  * A node connecting to itself still gets the "myself" text: its two nonces differ.
+ * `protocols` are the greeting protocols accepted (see {@link parseGreeting}).
  */
-export function checkPeer(ourLines: GreetingLines, peerLines: GreetingLines, ourNodeId: string): Greeting {
-  const peer = parseGreeting(peerLines[0]);
+export function checkPeer(
+  ourLines: GreetingLines,
+  peerLines: GreetingLines,
+  ourNodeId: string,
+  protocols: string | readonly string[] = PROTOCOL,
+): Greeting {
+  const peer = parseGreeting(peerLines[0], protocols);
   if (stripCr(peerLines[0]) === ourLines[0] && stripCr(peerLines[1]) === ourLines[1]) {
     throw new ProtocolError("ERR_ECHO", "authentication error, echo attack?");
   }

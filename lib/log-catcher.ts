@@ -1,0 +1,253 @@
+/**
+ * The log catcher (AnyEvent::MP::LogCatcher): the log records of every node, present
+ * and joining later, delivered to one callback, each with the node it came from.
+ *
+ * `catchLogs(level, cb)` watches the `'l` family of the global database (every node
+ * that joined the network has an entry) and subscribes to each node in it, including
+ * nodes that join later; a node that leaves `'l` is dropped. It returns a
+ * `LogCatcher`: a guard whose `cancel()` stops everything, plus `nodes()` and
+ * `settled()` (see below).
+ *
+ * The protocol is Perl's, so a Perl catcher sees our nodes' logs and ours sees a Perl
+ * node's:
+ * - For node N the catcher creates a port R and sends N's node port
+ *   `["AnyEvent::MP::LogCatcher::connect", 0, R, level, options]`; a failure of the
+ *   link to N kills R (and the catcher subscribes again a second later while N is
+ *   still in `'l`).
+ * - N then sends every log record at or under `level` to R as
+ *   `[time, "aemp", level, text]` (time in seconds since the epoch, fractional),
+ *   until R dies: N monitors R, so cancelling the catcher (which kills R) or losing
+ *   the catcher's node stops it. Records above N's printed level are built only
+ *   while somebody asked for them; a node nobody subscribed to pays nothing.
+ * - `options` is ours (Perl ignores a fifth element): `{backlog, ready}`. With
+ *   `backlog`, N first sends its recent printed records (lib/log.ts `recentLogs`, at
+ *   or under `level`); with `ready`, it then sends `["aemp_logs_ready"]`, which tells
+ *   the catcher that the subscription is live (`settled()` waits for it).
+ * - Our own node is subscribed to directly, without a message (unless `self: false`).
+ */
+import type { Guard } from "./kernel/guard.ts";
+import { NODE } from "./kernel/ids.ts";
+import { monitor } from "./kernel/mon.ts";
+import { registerNodeRequest } from "./kernel/node-port.ts";
+import { kil, port, rcv, snd } from "./kernel/ports.ts";
+import { currentRouter } from "./kernel/remote.ts";
+import { globalService } from "./global/current.ts";
+import { debug, onLog, recentLogs, type LogRecord } from "./log.ts";
+
+/** The node request a catcher sends (Perl's function name). */
+export const LOGCATCHER_CONNECT = "AnyEvent::MP::LogCatcher::connect";
+const READY = "aemp_logs_ready";
+/** Seconds before subscribing again to a node whose link failed. */
+const RESUBSCRIBE_DELAY = 1;
+
+/** One log record as a catcher receives it. */
+export interface CaughtLog {
+  /** The node that logged it. */
+  node: string;
+  /** 1 fatal ... 4 warn ... 7 info, 8 debug, 9 trace. */
+  level: number;
+  /** When it was logged, in seconds since the epoch (the node's clock). */
+  time: number;
+  text: string;
+  /** Whether it was logged before the catcher subscribed (sent as backlog). */
+  backlog: boolean;
+}
+
+export interface CatchLogsOptions {
+  /** Include this node's own records. Default true. */
+  self?: boolean;
+  /** Ask each node first for its recent printed records (`recentLogs`). Default false. */
+  backlog?: boolean;
+}
+
+/** What `catchLogs` returns: a guard that stops catching, and its progress. */
+export interface LogCatcher extends Guard {
+  /** The nodes subscribed to now. */
+  nodes(): string[];
+  /**
+   * Resolves once every node known when the catcher started (and any joined since)
+   * has confirmed its subscription, backlog included; or after `timeout` seconds
+   * (default 5), since a node may be unreachable or a Perl node that sends no
+   * confirmation. Resolves with the nodes that have not confirmed.
+   */
+  settled(timeout?: number): Promise<string[]>;
+}
+
+// ---- the node side: sending our records to subscribers ------------------------------------
+
+interface Subscriber {
+  level: number;
+  stop: Guard;
+}
+
+/** Subscriber port -> its level. */
+const subscribers = new Map<string, Subscriber>();
+let removeSink: (() => void) | null = null;
+let forwarding = false;
+
+function forward(record: LogRecord): void {
+  // Sending may log (a message that cannot be encoded...): never forward those.
+  if (forwarding) return;
+  forwarding = true;
+  try {
+    for (const [to, s] of subscribers) if (record.level <= s.level) snd(to, record.time / 1000, "aemp", record.level, record.text);
+  } finally {
+    forwarding = false;
+  }
+}
+
+function updateSink(): void {
+  removeSink?.();
+  removeSink = null;
+  if (subscribers.size === 0) return;
+  let max = 0;
+  for (const s of subscribers.values()) max = Math.max(max, s.level);
+  removeSink = onLog(forward, max);
+}
+
+function subscribe(to: string, level: number, options: { backlog?: unknown; ready?: unknown }): void {
+  subscribers.get(to)?.stop.cancel();
+  const stop = monitor(to, () => {
+    if (subscribers.get(to)?.stop !== stop) return;
+    subscribers.delete(to);
+    updateSink();
+  });
+  subscribers.set(to, { level, stop });
+  if (options.backlog) for (const r of recentLogs(level)) snd(to, r.time / 1000, "aemp", r.level, r.text);
+  if (options.ready) snd(to, READY);
+  updateSink();
+  debug(`sending log records up to level ${level} to ${to}`);
+}
+
+registerNodeRequest(LOGCATCHER_CONNECT, (_from, _version: unknown, to: unknown, level: unknown, options: unknown) => {
+  if (typeof to !== "string" || !to.includes("#")) return;
+  const n = Number(level);
+  const opts = options !== null && typeof options === "object" ? (options as Record<string, unknown>) : {};
+  subscribe(to, Number.isFinite(n) ? Math.max(0, Math.min(9, Math.trunc(n))) : 9, opts);
+});
+
+/** How many ports receive this node's records (for specs and introspection). */
+export function logSubscriberCount(): number {
+  return subscribers.size;
+}
+
+// ---- the catcher side -----------------------------------------------------------------------
+
+interface NodeState {
+  port: string;
+  ready: boolean;
+  watch: Guard | undefined;
+  retry: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Collects the log records at or under `level` (1..9) of every node in the network,
+ * present and joining later, and calls `cb` with each (see the module comment).
+ *
+ * ```ts
+ * using catcher = catchLogs(7, (r) => console.log(`${r.node} <${r.level}> ${r.text}`));
+ * ```
+ */
+export function catchLogs(level: number, cb: (record: CaughtLog) => void, options: CatchLogsOptions = {}): LogCatcher {
+  if (!Number.isInteger(level) || level < 1 || level > 9) throw new TypeError(`catchLogs: 'level' must be an integer 1..9, received ${String(level)}`);
+  if (typeof cb !== "function") throw new TypeError("catchLogs: 'cb' must be a function");
+  const includeSelf = options.self ?? true;
+  const nodes = new Map<string, NodeState>();
+  /** Nodes whose subscription is not confirmed yet; settled() waits for them. */
+  const unconfirmed = new Set<string>();
+  const settleWaiters = new Set<() => void>();
+  let loaded = false;
+  let stopped = false;
+
+  const checkSettled = (): void => {
+    if (!loaded || unconfirmed.size > 0) return;
+    for (const w of settleWaiters) w();
+  };
+
+  const start = (node: string, backlog: boolean): void => {
+    if (stopped || (node === NODE() && !includeSelf)) return;
+    const existing = nodes.get(node);
+    if (existing !== undefined) {
+      if (existing.port !== "") return;
+      clearTimeout(existing.retry); // a resubscription was planned: now is as good
+    }
+    const state: NodeState = { port: "", ready: false, watch: undefined, retry: undefined };
+    const r = port((time: unknown, _ctx: unknown, lvl: unknown, text: unknown) => {
+      cb({ node, level: Number(lvl), time: Number(time), text: String(text), backlog: !state.ready });
+    });
+    rcv(r, READY, () => {
+      state.ready = true;
+      unconfirmed.delete(node);
+      checkSettled();
+    });
+    state.port = r;
+    nodes.set(node, state);
+    unconfirmed.add(node);
+    monitor(r, (reason) => {
+      state.watch?.cancel();
+      if (stopped || nodes.get(node) !== state) return;
+      nodes.delete(node);
+      unconfirmed.delete(node);
+      checkSettled();
+      if (reason.length === 0) return;
+      debug(`log catcher lost ${node}: ${reason.map(String).join(" ")}`);
+      // Still in 'l: subscribe again (no second backlog).
+      const retry = setTimeout(() => start(node, false), RESUBSCRIBE_DELAY * 1000);
+      retry.unref();
+      nodes.set(node, { port: "", ready: false, watch: undefined, retry });
+    });
+    const opts = { backlog, ready: true };
+    if (node === NODE()) {
+      subscribe(r, level, opts);
+      return;
+    }
+    state.watch = monitor(node, (reason) => kil(r, ...reason));
+    currentRouter().send(node, `${node}#`, [LOGCATCHER_CONNECT, 0, r, level, opts]);
+  };
+
+  const stop = (node: string): void => {
+    const state = nodes.get(node);
+    nodes.delete(node);
+    unconfirmed.delete(node);
+    if (state === undefined) return;
+    clearTimeout(state.retry);
+    state.watch?.cancel();
+    if (state.port !== "") kil(state.port);
+  };
+
+  const unwatch = globalService().watch("'l", (_family, added, _changed, deleted) => {
+    for (const node of added) start(node, options.backlog ?? false);
+    for (const node of deleted) stop(node);
+    if (!loaded) {
+      loaded = true;
+      checkSettled();
+    }
+  });
+
+  const cancel = (): void => {
+    if (stopped) return;
+    unwatch();
+    const all = [...nodes.keys()];
+    stopped = true;
+    for (const node of all) stop(node);
+    for (const w of settleWaiters) w();
+  };
+
+  return {
+    cancel,
+    [Symbol.dispose]: cancel,
+    nodes: () => [...nodes.entries()].filter(([, s]) => s.port !== "").map(([n]) => n),
+    settled(timeout = 5) {
+      return new Promise<string[]>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          settleWaiters.delete(done);
+          resolve([...unconfirmed]);
+        };
+        const timer = setTimeout(done, timeout * 1000);
+        settleWaiters.add(done);
+        checkSettled();
+      });
+    },
+  };
+}
