@@ -98,17 +98,26 @@ export function checkRc(data: unknown, path: string): RcData {
   return { ...data, version: RC_VERSION } as RcData;
 }
 
-/** JSON as Perl's JSON::XS `pretty canonical` writes it: sorted keys, three spaces. */
+/**
+ * JSON as Perl's JSON::XS `pretty canonical` writes it: sorted keys, three-space
+ * indent, a space on both sides of each colon.
+ */
 export function formatRc(data: unknown): string {
-  return `${JSON.stringify(sortKeys(data), null, 3)}\n`;
+  return `${pretty(data, "")}\n`;
 }
 
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (!isObject(v)) return v;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) out[k] = sortKeys(v[k]);
-  return out;
+function pretty(v: unknown, indent: string): string {
+  const inner = `${indent}   `;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return "[]";
+    return `[\n${v.map((x) => inner + pretty(x, inner)).join(",\n")}\n${indent}]`;
+  }
+  if (isObject(v)) {
+    const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+    if (keys.length === 0) return "{}";
+    return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)} : ${pretty(v[k], inner)}`).join(",\n")}\n${indent}}`;
+  }
+  return JSON.stringify(v) ?? "null";
 }
 
 /**

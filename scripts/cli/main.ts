@@ -1,0 +1,84 @@
+/**
+ * The `aemp` command line: global options, then commands (see command.ts for how
+ * they chain). Errors are printed as one line, `aemp COMMAND: what went wrong`, with
+ * exit code 1; an unknown command prints the overview too. `AEMP_VERBOSE=8` adds the
+ * stack of unexpected errors.
+ *
+ * Exit codes: 0 success, 1 error, 2 `mon` saw an abnormal kill, 130 interrupted.
+ */
+import { readFileSync } from "node:fs";
+import { rcPath, writeRc } from "../../lib/config/rc.ts";
+import { AempError } from "../../lib/errors.ts";
+import { logLevel } from "../../lib/log.ts";
+import { CliError, Context, type Io } from "./command.ts";
+import { overview } from "./help.ts";
+import { commands, findCommand, setHelpRcFile } from "./registry.ts";
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function save(ctx: Context): void {
+  if (ctx.dirty) writeRc(ctx.rc(), ctx.path);
+  ctx.dirty = false;
+}
+
+/** Runs one command line; resolves with the exit code. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let i = 0;
+  let path: string | undefined;
+  let current = "";
+  try {
+    for (; i < argv.length && argv[i].startsWith("-"); i++) {
+      const a = argv[i];
+      if (a === "--rc" || a.startsWith("--rc=")) {
+        path = a === "--rc" ? argv[++i] : a.slice(5);
+        if (path === undefined || path === "") throw new CliError("--rc needs a FILE");
+        // configure() reads the file through $AEMP_RC: make it the same one.
+        process.env.AEMP_RC = path;
+      } else if (a === "-h" || a === "--help") {
+        setHelpRcFile(path ?? rcPath());
+        io.out(overview(commands, path ?? rcPath()));
+        return 0;
+      } else if (a === "-V" || a === "--version") {
+        io.out(`aemp ${version()}\n`);
+        return 0;
+      } else throw new CliError(`unknown option ${a} (aemp help lists the commands)`);
+    }
+    setHelpRcFile(path ?? rcPath());
+    if (i >= argv.length) {
+      io.out(overview(commands, path ?? rcPath()));
+      return 0;
+    }
+    const ctx = new Context(io, path ?? rcPath());
+    while (i < argv.length) {
+      const name = argv[i++];
+      const command = findCommand(name);
+      if (command === undefined) {
+        io.err(`aemp: unknown command '${name}'\n\n${overview(commands, ctx.path)}`);
+        return 1;
+      }
+      current = name;
+      if (command.arity === "rest") {
+        const rest = argv.slice(i);
+        save(ctx);
+        return (await command.run(ctx, rest)) ?? 0;
+      }
+      const args = argv.slice(i, i + command.arity);
+      if (args.length < command.arity) {
+        throw new CliError(`needs ${command.arity === 1 ? "an argument" : `${command.arity} arguments`}: ${name} ${command.usage} (aemp help ${name})`);
+      }
+      i += command.arity;
+      await command.run(ctx, args);
+    }
+    save(ctx);
+    return 0;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`aemp${current ? ` ${current}` : ""}: ${message}\n`);
+    const expected = err instanceof CliError || err instanceof AempError || err instanceof TypeError;
+    if (!expected || logLevel() >= 8) io.err(`${(err as Error)?.stack ?? ""}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * How the network commands (`snd`, `cal`, `mon`, `nodes`, `db`, `dbmon`, `trace`,
+ * `ping`) join a network: as a short-lived node `aemp/HOST/RANDOM` with no listeners,
+ * configured from the rc file (profile `aemp`, so its settings can be tuned apart,
+ * with the file's top level, e.g. its secret and seeds, as usual). It is ready once
+ * one of its seeds has become its master.
+ *
+ * Every wait has a deadline (`--timeout`, 10 s by default) and ends in one clear line
+ * saying what did not happen.
+ */
+import { configure, resolveConfig, shutdown } from "../../lib/config/configure.ts";
+import { globalService } from "../../lib/global/current.ts";
+import type { QueryKind } from "../../lib/global/global.ts";
+import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
+import { mon } from "../../lib/kernel/mon.ts";
+import { cal } from "../../lib/kernel/timers.ts";
+import { monNodes } from "../../lib/node/index.ts";
+import { CliError, type Context, type OptionSpec } from "./command.ts";
+
+/** Default deadline of a network command, in seconds. */
+export const DEFAULT_TIMEOUT = 10;
+
+/** The options every network command takes. */
+export const NETWORK_OPTIONS: OptionSpec = { values: ["timeout"], short: { t: "timeout" } };
+
+export const TIMEOUT_HELP = `-t, --timeout SECONDS   give up after this long (default ${DEFAULT_TIMEOUT})`;
+
+/** A promise that rejects with `message` after `seconds`; `cancel()` stops the timer. */
+export function deadline(seconds: number, message: string): { promise: Promise<never>; cancel(): void } {
+  const error = new CliError(message);
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error), seconds * 1000);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Races `p` against a deadline. */
+export async function within<T>(p: Promise<T>, seconds: number, message: string): Promise<T> {
+  const d = deadline(seconds, message);
+  try {
+    return await Promise.race([p, d.promise]);
+  } finally {
+    d.cancel();
+  }
+}
+
+/**
+ * Configures this process as the CLI node and waits until it has a master, so that
+ * lookups (`g_find`) and database queries can be answered.
+ */
+export async function joinNetwork(ctx: Context, timeout: number): Promise<void> {
+  const options = { profile: "aemp", nodeid: "aemp/%n/%u", binds: [] as string[], force: true };
+  const resolved = resolveConfig(options, { data: ctx.rc(), path: ctx.path });
+  const seeds = (resolved.values.seeds as string[] | undefined) ?? [];
+  if (seeds.length === 0) throw new CliError(`no seeds are configured in ${ctx.path}; add one with: aemp addseed HOST:PORT`);
+  if (resolved.values.secret === undefined && resolved.values.cert === undefined) {
+    throw new CliError(`no secret is configured in ${ctx.path}; make one with: aemp gensecret (and use the same file on every node)`);
+  }
+  const ready = new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (globalService().master === undefined) return;
+      watch.cancel();
+      resolve();
+    };
+    // The master is chosen right after a seed's link comes up, in the same turn.
+    const watch = monNodes(() => setImmediate(check));
+  });
+  await configure(options);
+  await within(ready, timeout, `could not join the network through ${seeds.join(", ")} within ${timeout} s: is a seed running there, with the same secret? (AEMP_VERBOSE=8 shows the attempts)`);
+}
+
+/** Leaves the network and returns `code`. */
+export async function leave(code: number): Promise<number> {
+  await shutdown();
+  return code;
+}
+
+/** Rejects as soon as the link to `node` fails (a monitor of the node); `cancel()` stops watching. */
+export function nodeFailure(node: string): { promise: Promise<never>; cancel(): void } {
+  let cancel = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    const g = mon(node, (...reason: unknown[]) => reject(new CliError(`cannot reach node ${node}: ${reasonText(reason)}`)));
+    cancel = () => g.cancel();
+  });
+  promise.catch(() => {});
+  return { promise, cancel };
+}
+
+/** A kill reason as text: `transport_error NODE no known address` -> "no known address". */
+export function reasonText(reason: unknown[]): string {
+  if (reason[0] === "transport_error" && typeof reason[2] === "string") return reason[2];
+  return reason.length === 0 ? "killed normally" : reason.map((r) => (typeof r === "string" ? r : JSON.stringify(r))).join(" ");
+}
+
+/**
+ * A node-port request with a reply: `["", TAG, ...args, replyPort]` to `node`,
+ * resolving with the reply's values. Fails when the node cannot be reached or does
+ * not answer within `timeout`.
+ */
+export function nodeRequest(node: string, timeout: number, tag: string, ...args: unknown[]): Promise<unknown[]> {
+  const failure = nodeFailure(node);
+  const reply = new Promise<unknown[]>((resolve) => {
+    cal(`${node}#`, tag, ...args, (...values: unknown[]) => resolve(values), timeout);
+  });
+  const answered = reply.then((values) => {
+    if (values.length === 0) throw new CliError(`node ${node} did not answer '${tag}' within ${timeout} s`);
+    return values;
+  });
+  return Promise.race([answered, failure.promise]).finally(() => failure.cancel());
+}
+
+/** A database query answered by the global nodes (internal families such as 'l included). */
+export function dbQuery(kind: QueryKind, family: string, timeout: number): Promise<unknown> {
+  return within(globalService().query(kind, family), timeout, `the global node ${globalService().master ?? ""} did not answer within ${timeout} s`);
+}
+
+/** Checks a port ID argument. */
+export function portArgument(command: string, port: string | undefined): string {
+  if (port === undefined) throw new CliError(`a PORT is missing (aemp help ${command})`);
+  if (port.indexOf("#") <= 0) throw new CliError(`'${port}' is not a port ID (NODE#NAME)`);
+  if (nodeOf(port) === NODE()) throw new CliError(`'${port}' is a port of this aemp process itself`);
+  return port;
+}
+
+/** Resolves on SIGINT or SIGTERM (for commands that run until interrupted). */
+export function interrupted(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals): void => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      // A second signal while shutting down ends the process at once.
+      const hard = (): never => process.exit(130);
+      process.once("SIGINT", hard);
+      process.once("SIGTERM", hard);
+      resolve(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+/** Parses message arguments: strings as given, or JSON values with `--json`. */
+export function messageArguments(args: string[], json: boolean): unknown[] {
+  if (!json) return args;
+  return args.map((a) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      throw new CliError(`--json: ${JSON.stringify(a)} is not valid JSON (quote strings: '"text"')`);
+    }
+  });
+}

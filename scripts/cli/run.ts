@@ -1,0 +1,41 @@
+/**
+ * `run [KEY VALUE...]`: runs a node until SIGINT or SIGTERM, configured like
+ * `configure()` with the pairs as arguments (`aemp run profile seed nodeid "$(hostname)"`):
+ * the rc file's top level and profile chain win over them unless `force 1`; `norc 1`
+ * ignores the file. The node starts the configured `services`, then prints
+ *
+ *     NODEID listening on ADDRESS ADDRESS... (profile NAME)
+ *
+ * on stdout. On SIGINT/SIGTERM it shuts down cleanly (links and listeners closed, so
+ * peers see the links end and fire their monitors) and exits 0; a second signal ends
+ * it at once. A profile named on the command line must exist in the file.
+ */
+import { configure } from "../../lib/config/configure.ts";
+import { info } from "../../lib/log.ts";
+import { type Command } from "./command.ts";
+import { parseConfigureArgs } from "./config-args.ts";
+import { interrupted, leave } from "./network.ts";
+
+export const run: Command = {
+  name: "run",
+  usage: "[KEY VALUE...]",
+  summary: "run a node (e.g. aemp run profile seed) until Ctrl-C",
+  help: `KEY VALUE pairs are configure() arguments: profile NAME, nodeid ID, binds LIST,
+seeds LIST, services LIST, norc 1 (ignore the rc file), force 1 (arguments win over
+the file), or any key of 'aemp set'. Prints "NODEID listening on ADDRESS..." when up.`,
+  group: "run",
+  arity: "rest",
+  async run(ctx, args) {
+    const options = parseConfigureArgs(args);
+    if (options.profile !== undefined && !options.norc) ctx.existingProfile(options.profile);
+    else if (!options.norc) ctx.rc();
+    const stop = interrupted();
+    const { nodeId, addresses, profile } = await configure(options);
+    ctx.io.out(`${nodeId} listening on ${addresses.length > 0 ? addresses.join(" ") : "nothing (no binds)"} (profile ${profile})\n`);
+    const signal = await stop;
+    info(`${signal}: shutting down`);
+    return leave(0);
+  },
+};
+
+export default [run];

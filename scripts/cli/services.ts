@@ -1,0 +1,8 @@
+/**
+ * `setservices`, `delservices`, `addservice`, `delservice`: what a node starts once
+ * it is up (registered services or init functions, or modules under module_roots).
+ * A service may be listed twice to run two instances; `delservice` removes one.
+ */
+import { listCommands } from "./list.ts";
+
+export default listCommands({ key: "services", singular: "service", item: "NAME", duplicates: true, aliases: ["services"] });
