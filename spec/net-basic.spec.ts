@@ -66,7 +66,7 @@ async function setUp(): Promise<void> {
   const g = monNodes((nodeId, up) => {
     if (nodeId === S.nodeId && up) seedUp.resolve();
   });
-  await configure({ nodeid: "spec/%u", binds: ["127.0.0.1:*"], seeds: [S.addresses[0]], secret: SECRET });
+  await configure({ nodeid: "spec/%u", binds: ["127.0.0.1:*"], seeds: [S.addresses[0]], secret: SECRET, norc: true });
   await waitFor(seedUp.promise, 5000, "the link to the seed");
   g.cancel();
 }

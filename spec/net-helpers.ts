@@ -174,11 +174,12 @@ export interface StartOptions {
 
 /**
  * Starts a test node; `options` are configure()'s, defaulting to the test secret, a
- * bind on 127.0.0.1 with a free port and node ID `NAME/%u`.
+ * bind on 127.0.0.1 with a free port, node ID `NAME/%u` and `norc` (a developer's rc
+ * file must not change what the specs test).
  */
 export async function startNode(options: ConfigureOptions = {}, start: StartOptions = {}): Promise<TestNode> {
   const name = start.name ?? "node";
-  const config: ConfigureOptions = { nodeid: `${name}/%u`, binds: ["127.0.0.1:*"], secret: SECRET, ...options };
+  const config: ConfigureOptions = { nodeid: `${name}/%u`, binds: ["127.0.0.1:*"], secret: SECRET, norc: true, ...options };
   const child = spawn(process.execPath, ["--import", "tsx", fixture, JSON.stringify(config)], {
     cwd: root,
     env: { ...process.env, NO_COLOR: "1", ...start.env },

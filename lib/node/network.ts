@@ -281,13 +281,23 @@ class Network implements NodeHost, Router {
   }
 }
 
-/** Tries a node's addresses in order until a link to it is up, or gives up. */
+/**
+ * Tries a node's addresses in order until a link to it is up, or gives up.
+ *
+ * Once finished (a link is up, or it gave up) it ignores every later report of its
+ * attempts, and closes the attempts still in progress: a late failure must never fail
+ * a newer connection to the same node, and a half-made link must not linger until the
+ * handshake timeout.
+ */
 class Dialer {
   private index = 0;
   private failures = 0;
   private lastError = "connect timeout";
   private timer: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
+  private finished = false;
+  /** Sockets of attempts still in progress; the one whose link came up is removed. */
+  private readonly attempts = new Set<Socket>();
   constructor(
     private readonly net: Network,
     private readonly node: RemoteNode,
@@ -306,19 +316,34 @@ class Dialer {
   }
 
   private next(): void {
+    if (this.finished) return;
     if (this.node.isUp || !this.node.connecting) return this.done();
     if (this.index >= this.addresses.length) return;
     const address = this.addresses[this.index++];
     const socket = dial(address);
+    this.attempts.add(socket);
+    let connected = false;
     socket.once("connect", () => {
+      connected = true;
+      if (this.finished) return;
       this.net.adopt(socket, true, (ok, text) => {
-        if (ok) this.done();
-        else this.attemptFailed(text);
+        if (this.finished) return;
+        if (ok) {
+          this.attempts.delete(socket);
+          this.done();
+        } else {
+          this.attempts.delete(socket);
+          this.attemptFailed(text);
+        }
       });
     });
     socket.once("error", (err: NodeJS.ErrnoException) => {
-      if (!socket.connecting) return; // after connect, the link reports errors
-      this.attemptFailed(err.code === "ECONNREFUSED" ? "Connection refused" : err.message);
+      // Node clears `socket.connecting` before emitting a connect error, so the
+      // flag set on "connect" tells a failed attempt from an error of a live link
+      // (which the link reports itself).
+      if (connected || this.finished) return;
+      this.attempts.delete(socket);
+      this.attemptFailed(connectErrorText(err));
     });
     if (this.index < this.addresses.length) {
       const jitter = 0.9 + Math.random() * 0.2;
@@ -336,14 +361,34 @@ class Dialer {
   }
 
   private giveUp(text: string): void {
+    if (this.finished) return;
     this.done();
     if (!this.node.isUp && this.node.connecting) this.node.fail(text);
   }
 
   private done(): void {
+    this.finished = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     this.timer = this.deadline = undefined;
+    for (const socket of this.attempts) socket.destroy();
+    this.attempts.clear();
+  }
+}
+
+/** AEMP reports a failed connect by the OS error's text (e.g. "Connection refused"). */
+function connectErrorText(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return "Connection refused";
+    case "ETIMEDOUT":
+      return "Connection timed out";
+    case "EHOSTUNREACH":
+      return "No route to host";
+    case "ENETUNREACH":
+      return "Network is unreachable";
+    default:
+      return err.message;
   }
 }
 
@@ -371,7 +416,9 @@ class SeedKeeper {
     if (this.stopped) return;
     if (this.nodeId !== undefined && this.net.nodes.get(this.nodeId)?.isUp) return;
     const socket = dial(this.address);
+    let connected = false;
     socket.once("connect", () => {
+      connected = true;
       this.net.adopt(socket, true, (ok, text, peer) => {
         if (peer !== undefined) this.nodeId = peer;
         if (ok || (peer !== undefined && this.net.nodes.get(peer)?.isUp)) {
@@ -384,8 +431,8 @@ class SeedKeeper {
       });
     });
     socket.once("error", (err: NodeJS.ErrnoException) => {
-      if (!socket.connecting) return;
-      debug(`seed ${this.address}: ${err.message}`);
+      if (connected) return; // a live link reports its own errors (see Dialer)
+      debug(`seed ${this.address}: ${connectErrorText(err)}`);
       this.schedule();
     });
   }
