@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { cal, configure, mon, monNodes, nodeIsUp, snd } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { deferred, portDeath, waitFor } from "./helpers.ts";
-import { FakePeer, SECRET, type TestNode, startNode, stopAllNodes } from "./net-helpers.ts";
+import { FakePeer, SECRET, type TestNode, freePort, startNode, stopAllNodes } from "./net-helpers.ts";
 
 let S: TestNode;
 const CONNECT_INTERVAL = 0.5;
@@ -177,6 +177,15 @@ test("no holes - a monitor set up after the failure fires only for the new attem
   assert.equal(await second, ["transport_error", P.nodeId, "Connection refused"]);
   assert.is(fired.length, 1, JSON.stringify(fired));
   assert.match(String(fired[0][2]), lostLink);
+});
+
+test("seed not up yet - the node keeps retrying and links up once the seed starts", async () => {
+  const address = `127.0.0.1:${await freePort()}`;
+  const N = await startNode({ seeds: [address] }, { name: "early" });
+  // Its first attempt has been refused by now (it was made before "ready").
+  const late = await startNode({ binds: [address] }, { name: "late-seed" });
+  await N.linkedTo(late.nodeId, 10_000);
+  await N.joined(late);
 });
 
 test.run();

@@ -14,7 +14,7 @@
  *   the node's json packets and can send packets or arbitrary bytes.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { type Socket, connect } from "node:net";
+import { type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import SuperJSON from "superjson";
 import type { ConfigureOptions } from "../lib/config/configure.ts";
@@ -191,6 +191,18 @@ export async function startNode(options: ConfigureOptions = {}, start: StartOpti
   node.nodeId = ready.nodeId as string;
   node.addresses = ready.addresses as string[];
   return node;
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (for nodes that must know their
+ * address before they start, e.g. a seed listing itself).
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 /** Kills every test node still running and waits for them to be gone. */
