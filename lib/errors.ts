@@ -119,3 +119,18 @@ export class ServiceError extends AempError {
     this.service = service;
   }
 }
+
+/**
+ * The database backend could not be reached (the Redis backend: Redis is down,
+ * unreachable, or did not answer within the command timeout). Queries (`dbFamily`,
+ * `dbKeys`, `dbValues`) reject with it, and monitors get it through their `onStatus`
+ * listener. `backend` names the backend (the Redis URL without its password).
+ * Code `ERR_DB_UNAVAILABLE`.
+ */
+export class DbUnavailableError extends AempError {
+  readonly backend: string;
+  constructor(backend: string, message: string, options?: { cause?: unknown }) {
+    super("ERR_DB_UNAVAILABLE", message, options);
+    this.backend = backend;
+  }
+}

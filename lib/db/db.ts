@@ -7,6 +7,9 @@
  * the master unless this node is global); `dbMon` keeps a local copy of one family up
  * to date and reports each change.
  *
+ * With `configure({ db: "redis://..." })` the same API is served by Redis instead
+ * (lib/db/backend.ts picks the backend, lib/db/redis.ts).
+ *
  * A node that never called `configure` is its own global node: the database then works
  * within the process, which is handy for tests and single-process programs. Call
  * `configure` before using the database if the node is to join a network.
@@ -17,7 +20,7 @@ import { SELF } from "../kernel/ports.ts";
 import { monitor } from "../kernel/mon.ts";
 import type { WatchListener } from "../global/global.ts";
 import { secondsToMs } from "../kernel/timers.ts";
-import { globalService as service } from "../global/current.ts";
+import { type DbStatusListener, dbBackend as service } from "./backend.ts";
 
 /** One family's content: key -> value. */
 export type DbFamily = Record<string, unknown>;
@@ -74,7 +77,9 @@ function query<T>(kind: "g_db_family" | "g_db_keys" | "g_db_values", fn: string,
   checkFamily(fn, family);
   if (cb !== undefined && typeof cb !== "function") throw argumentError(fn, "cb", "a function or undefined", cb);
   const result = service().query(kind, family) as Promise<T>;
-  if (cb !== undefined) result.then(cb);
+  // The callback form has no error channel: a failure (Redis unreachable) rejects only
+  // the returned promise, and must not become an unhandled rejection here.
+  if (cb !== undefined) result.then(cb, () => {});
   return result;
 }
 
@@ -98,11 +103,16 @@ export function dbValues(family: string, cb?: (values: unknown[]) => void): Prom
  * current content (every key counted as added, even when there are none), then after
  * every change. `family` is the monitor's own copy: read it, do not keep or change it.
  * The guard stops the monitor.
+ *
+ * `onStatus` hears when the backend becomes unreachable (`{ up: false, error }`, the
+ * Redis backend) and when it is back (`{ up: true }`, after `cb` got what changed
+ * meanwhile). The global-node backend never calls it.
  */
-export function dbMon(family: string, cb: WatchListener): Guard {
+export function dbMon(family: string, cb: WatchListener, onStatus?: DbStatusListener): Guard {
   checkFamily("dbMon", family);
   if (typeof cb !== "function") throw argumentError("dbMon", "cb", "a function", cb);
-  return guard(service().watch(family, cb));
+  if (onStatus !== undefined && typeof onStatus !== "function") throw argumentError("dbMon", "onStatus", "a function or undefined", onStatus);
+  return guard(service().watch(family, cb, onStatus));
 }
 
 /** One change of a monitored family, as `dbChanges` yields it. */

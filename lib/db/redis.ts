@@ -1,0 +1,825 @@
+/**
+ * The Redis backend of the database: `configure({ db: "redis://host:port/N" })`.
+ *
+ * Same rules as the global nodes (lib/db/backend.ts), kept in one Redis database so
+ * that the registry survives the restart of every node.
+ *
+ * Layout (PREFIX is `aemp:`; the database number N of the URL separates networks):
+ * - `PREFIX f:FAMILY`, a hash: field `OWNER#KEY` (OWNER is a node ID, which has no `#`)
+ *   -> `SEQ VALUE`, VALUE being SuperJSON text (Dates, Maps, BigInts, bytes survive);
+ * - `PREFIX o:OWNER`, a set of `FAMILY#KEY`: what an owner holds, to remove it at once;
+ * - `PREFIX nodes`, a sorted set: OWNER -> when its lease runs out (ms, Redis' clock);
+ * - `PREFIX seq`, the global sequence number; every change takes the next one;
+ * - channel `PREFIX c:FAMILY` carries each change of the family (lib/db/redis-scripts.ts).
+ * Every change is one Lua script (lib/db/redis-scripts.ts), so it is atomic and
+ * published in sequence order. Redis Cluster is not supported (a script touches the
+ * keys of several families); a single Redis, or a primary behind Sentinel, is.
+ *
+ * Several owners of one key: the value set last (highest sequence number) is the one
+ * seen; when its owner deletes it or goes away, the next most recent comes back (as
+ * with the global nodes, deleting one owner's copy brings back another's).
+ *
+ * Leases. An owner holds a lease in `PREFIX nodes` and renews it every `lease / 4`
+ * seconds (default lease: 10 s). Its entries are hidden from queries as soon as the
+ * lease has run out, and every connected node sweeps expired owners every `lease / 4`
+ * seconds, deleting their entries and telling the monitors. So the entries of a node
+ * that crashed or was cut off from Redis vanish from queries at most `lease` seconds
+ * after its last renewal, and monitors hear of it at most `lease / 4` later: within
+ * `1.25 × lease` of the crash (plus network latency), provided some other node is
+ * connected to sweep. A node that finds its lease gone (it was cut off too long), and
+ * every node whose connection comes back, rewrites all its entries (one script) before
+ * anything else.
+ *
+ * Monitors subscribe to the family's channel, then read the family (snapshot with its
+ * sequence number): changes published before the snapshot are dropped, later ones
+ * applied. When the subscriber connection comes back after a loss, every monitored
+ * family is subscribed again and read again, and each listener is called once with the
+ * difference, so no change is lost across a reconnect.
+ *
+ * Outages. Connections fail fast (no offline queue): while Redis cannot be reached,
+ * queries reject with `DbUnavailableError` (`ERR_DB_UNAVAILABLE`) at once, or after
+ * waiting for the first connection attempt when none has finished yet; monitors'
+ * `onStatus` listeners get `{ up: false, error }` once, then `{ up: true }` after
+ * their copy was brought up to date. `dbSet`/`dbDel` never throw for an outage: this
+ * node's entries are kept locally and written when Redis is back (they were the
+ * node's all along; by then their lease has run out, so they had vanished meanwhile).
+ * A command that takes longer than the command timeout (5 s) fails the same way, and
+ * a connection whose lease renewal or ping times out is dropped and opened again, so
+ * a silent network cut is noticed too. ioredis reconnects with a backoff of up to 2 s.
+ */
+import type { Redis, RedisOptions } from "ioredis";
+import SuperJSON from "superjson";
+import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
+import { DbUnavailableError } from "../errors.ts";
+import { NODE } from "../kernel/ids.ts";
+import { debug, error as logError, info, warn } from "../log.ts";
+import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
+import { DEL, SET, SNAPSHOT, SYNC, TICK } from "./redis-scripts.ts";
+
+type Family = Record<string, unknown>;
+
+/** Seconds a node's entries outlive its last lease renewal, by default. */
+export const DEFAULT_LEASE = 10;
+/** Milliseconds a Redis command may take before it fails, by default. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+/** Milliseconds a query waits for the very first connection, by default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/** Buffered notifications per monitor while its family is being read, at most. */
+const BUFFER_LIMIT = 100_000;
+
+export interface RedisBackendOptions {
+  /** Seconds: the lease (see the module comment). Default 10; renewed every lease / 4. */
+  lease?: number;
+  /** Prefix of every Redis key and channel. Default `"aemp:"`. */
+  prefix?: string;
+  /** The owner of the entries set through this backend. Default `NODE()` when created. */
+  owner?: string;
+  /** Milliseconds a query waits for the first connection before failing. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Names the backend in messages and errors (the URL without its password). */
+  name?: string;
+}
+
+/** Opens one connection; `role` says what it is for. */
+export type RedisClientFactory = (role: "commands" | "subscriber") => Redis;
+
+interface Entry {
+  seq: number;
+  text: string;
+}
+
+interface Listener {
+  primed: boolean;
+  onStatus: DbStatusListener | undefined;
+}
+
+interface Watch {
+  family: string;
+  channel: string;
+  listeners: Map<WatchListener, Listener>;
+  /** key -> owner -> entry (live owners only). */
+  entries: Map<string, Map<string, Entry>>;
+  /** owner -> its keys. */
+  byOwner: Map<string, Set<string>>;
+  /** key -> the text of the value seen (the newest owner's). */
+  texts: Map<string, string>;
+  /** The listeners' copy (decoded `texts`). */
+  copy: Family;
+  lastSeq: number;
+  loaded: boolean;
+  /** Between (re)subscribing and the snapshot: notifications wait in `buffer`. */
+  syncing: boolean;
+  buffer: Message[];
+  /** Whether the listeners were told the backend is unreachable. */
+  down: boolean;
+  closed: boolean;
+}
+
+interface Message {
+  seq: number;
+  kind: string;
+  body: string;
+}
+
+interface Snapshot {
+  seq: number;
+  /** owner#key -> "seq text", flat. */
+  fields: string[];
+  dead: Set<string>;
+}
+
+type Script = "aempSet" | "aempDel" | "aempSync" | "aempTick" | "aempSnapshot";
+
+const SCRIPTS: Record<Script, { numberOfKeys: number; lua: string }> = {
+  aempSet: { numberOfKeys: 4, lua: SET },
+  aempDel: { numberOfKeys: 4, lua: DEL },
+  aempSync: { numberOfKeys: 2, lua: SYNC },
+  aempTick: { numberOfKeys: 2, lua: TICK },
+  aempSnapshot: { numberOfKeys: 3, lua: SNAPSHOT },
+};
+
+function encode(value: unknown): string {
+  return SuperJSON.stringify(value);
+}
+
+function decode(text: string): unknown {
+  try {
+    return SuperJSON.parse(text);
+  } catch (err) {
+    logError(`database: an unreadable value in Redis (${(err as Error).message}): ${text.slice(0, 80)}`);
+    return null;
+  }
+}
+
+/** Splits `A<sep>B` at the first `sep`. */
+function cut(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ""] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** The newest entry of a key (highest sequence number), if any. */
+function newest(owners: Map<string, Entry> | undefined): Entry | undefined {
+  let best: Entry | undefined;
+  for (const e of owners?.values() ?? []) if (best === undefined || e.seq > best.seq) best = e;
+  return best;
+}
+
+function isConnectionError(err: unknown): boolean {
+  return !(err instanceof Error && err.name === "ReplyError");
+}
+
+/** The Redis URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+export class RedisBackend implements DbBackend {
+  readonly name: string;
+  readonly owner: string;
+  readonly prefix: string;
+  readonly leaseMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly seqKey: string;
+  private readonly nodesKey: string;
+  /** This node's entries: family -> key -> SuperJSON text. */
+  private readonly local = new Map<string, Map<string, string>>();
+  private readonly watches = new Map<string, Watch>();
+  private readonly byChannel = new Map<string, Watch>();
+  private cmdReady = false;
+  private subReady = false;
+  private everReady = false;
+  private failedOnce = false;
+  private closed = false;
+  private lastError: unknown;
+  private outageLogged = false;
+  private readonly firstConnection = new Set<{ resolve: () => void; reject: (err: unknown) => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private syncRunning = false;
+  private syncAgain = false;
+  private subGeneration = 0;
+
+  constructor(createClient: RedisClientFactory, options: RedisBackendOptions = {}) {
+    const lease = options.lease ?? DEFAULT_LEASE;
+    if (typeof lease !== "number" || !Number.isFinite(lease) || lease <= 0) throw new TypeError(`RedisBackend: 'lease' must be a positive number of seconds, received ${String(lease)}`);
+    this.owner = options.owner ?? NODE();
+    if (this.owner === "" || this.owner.includes("#")) throw new TypeError(`RedisBackend: 'owner' must be a node ID (non-empty, no '#'), received "${this.owner}"`);
+    this.leaseMs = Math.max(1, Math.round(lease * 1000));
+    this.prefix = options.prefix ?? "aemp:";
+    this.name = options.name ?? "redis";
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.seqKey = `${this.prefix}seq`;
+    this.nodesKey = `${this.prefix}nodes`;
+    this.cmd = createClient("commands");
+    this.sub = createClient("subscriber");
+    for (const [name, def] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, def);
+    this.cmd.on("ready", () => this.commandsUp());
+    this.sub.on("ready", () => this.subscriberUp());
+    for (const [client, role] of [[this.cmd, "commands"], [this.sub, "subscriber"]] as const) {
+      client.on("error", (err: unknown) => {
+        this.lastError = err;
+        debug(`database: Redis ${role} connection: ${(err as Error)?.message ?? String(err)}`);
+      });
+      client.on("close", () => this.connectionDown(role));
+      client.on("end", () => this.connectionDown(role));
+    }
+    this.sub.on("message", (channel: string, message: string) => this.onMessage(channel, message));
+  }
+
+  // ---- keys --------------------------------------------------------------------------------
+
+  private familyKey(family: string): string {
+    return `${this.prefix}f:${family}`;
+  }
+
+  private channelOf(family: string): string {
+    return `${this.prefix}c:${family}`;
+  }
+
+  private indexKey(owner: string): string {
+    return `${this.prefix}o:${owner}`;
+  }
+
+  private run(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const fn = (this.cmd as unknown as Record<Script, (...a: (string | number)[]) => Promise<unknown>>)[script];
+    return fn.call(this.cmd, ...keys, ...args);
+  }
+
+  // ---- this node's entries ------------------------------------------------------------------
+
+  localSet(family: string, key: string, value: unknown): void {
+    const text = encode(value);
+    let fam = this.local.get(family);
+    if (fam === undefined) this.local.set(family, (fam = new Map()));
+    fam.set(key, text);
+    if (!this.cmdReady) return;
+    const body = JSON.stringify({ o: this.owner, k: key, v: text });
+    this.write(this.run("aempSet", [this.seqKey, this.nodesKey, this.familyKey(family), this.indexKey(this.owner)], [this.owner, key, text, family, this.channelOf(family), body]));
+  }
+
+  localDel(family: string, keys: string[]): void {
+    const fam = this.local.get(family);
+    if (fam === undefined) return;
+    const gone = keys.filter((k) => fam.delete(k));
+    if (fam.size === 0) this.local.delete(family);
+    if (gone.length === 0 || !this.cmdReady) return;
+    const body = JSON.stringify({ o: this.owner, d: gone });
+    this.write(this.run("aempDel", [this.seqKey, this.nodesKey, this.familyKey(family), this.indexKey(this.owner)], [this.owner, family, this.channelOf(family), body, ...gone]));
+  }
+
+  /** A set or delete: 0 means our lease was gone (rewrite everything); a failure is healed by the rewrite on reconnect. */
+  private write(done: Promise<unknown>): void {
+    done.then(
+      (ok) => {
+        if (ok === 0) this.requestSync();
+      },
+      (err: unknown) => {
+        debug(`database: a write to Redis failed: ${(err as Error)?.message ?? String(err)}`);
+        if (!isConnectionError(err)) logError(`database: Redis refused a write: ${(err as Error).message}`);
+        else if (this.cmdReady) this.requestSync();
+      },
+    );
+  }
+
+  /**
+   * Rewrites all our entries and our lease (one script). Called when the commands
+   * connection is (re)established and when our lease turned out to be gone; the script
+   * is sent at once, so it precedes any later command on the connection.
+   */
+  private requestSync(): void {
+    if (this.closed || !this.cmdReady) return;
+    if (this.syncRunning) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncRunning = true;
+    this.syncAgain = false;
+    this.syncOwner(this.leaseMs).then(
+      () => {
+        this.syncRunning = false;
+        if (this.syncAgain) this.requestSync();
+      },
+      (err: unknown) => {
+        this.syncRunning = false;
+        debug(`database: rewriting our entries in Redis failed: ${(err as Error)?.message ?? String(err)}`);
+        if (!isConnectionError(err)) logError(`database: Redis refused our entries: ${(err as Error).message}`);
+        else if (this.syncAgain) this.requestSync();
+      },
+    );
+  }
+
+  private syncOwner(leaseMs: number): Promise<unknown> {
+    const args: (string | number)[] = [this.prefix, this.owner, leaseMs, leaseMs > 0 ? this.local.size : 0];
+    if (leaseMs > 0) {
+      for (const [family, entries] of this.local) {
+        args.push(family, JSON.stringify({ o: this.owner, r: [...entries] }), entries.size);
+        for (const [key, text] of entries) args.push(key, text);
+      }
+    }
+    return this.run("aempSync", [this.seqKey, this.nodesKey], args);
+  }
+
+  /** Lease renewal and sweep, every lease / 4; a connection that does not answer is reopened. */
+  private tick(): void {
+    if (this.closed) return;
+    if (this.cmdReady && !this.syncRunning) {
+      this.run("aempTick", [this.seqKey, this.nodesKey], [this.prefix, this.owner, this.leaseMs]).then(
+        (held) => {
+          if (held === 0) {
+            warn(`database: this node's lease in Redis (${this.name}) had run out and its entries were removed; writing them again`);
+            this.requestSync();
+          }
+        },
+        (err: unknown) => this.unanswered(this.cmd, "commands", err),
+      );
+    }
+    if (this.subReady) this.sub.ping().catch((err: unknown) => this.unanswered(this.sub, "subscriber", err));
+  }
+
+  private unanswered(client: Redis, role: string, err: unknown): void {
+    if (this.closed || !isConnectionError(err)) return;
+    debug(`database: Redis ${role} connection did not answer (${(err as Error)?.message ?? String(err)}); reconnecting`);
+    this.lastError = err;
+    if (/timed? ?out/i.test((err as Error)?.message ?? "")) client.disconnect(true);
+  }
+
+  // ---- connection state ---------------------------------------------------------------------
+
+  private commandsUp(): void {
+    if (this.closed) return;
+    this.cmdReady = true;
+    this.everReady = true;
+    for (const w of this.firstConnection) w.resolve();
+    this.firstConnection.clear();
+    this.requestSync();
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(this.leaseMs / 4)));
+      this.timer.unref();
+    }
+    if (this.subReady) void this.resyncWatches();
+  }
+
+  private subscriberUp(): void {
+    if (this.closed) return;
+    this.subReady = true;
+    if (this.cmdReady) void this.resyncWatches();
+  }
+
+  private connectionDown(role: "commands" | "subscriber"): void {
+    const wasReady = role === "commands" ? this.cmdReady : this.subReady;
+    if (role === "commands") this.cmdReady = false;
+    else this.subReady = false;
+    if (this.closed) return;
+    if (role === "commands" && !this.everReady && !this.failedOnce) {
+      this.failedOnce = true;
+      const err = this.unavailable(this.lastError);
+      for (const w of this.firstConnection) w.reject(err);
+      this.firstConnection.clear();
+    }
+    if (wasReady || !this.everReady) this.announceOutage();
+  }
+
+  /** Tells every monitor (once per outage) that Redis cannot be reached. */
+  private announceOutage(): void {
+    const error = this.unavailable(this.lastError);
+    if (!this.outageLogged) {
+      this.outageLogged = true;
+      warn(`${error.message}; queries fail and monitors wait until it is back`);
+    }
+    for (const w of this.watches.values()) this.tellDown(w, error);
+  }
+
+  private tellDown(w: Watch, error: DbUnavailableError): void {
+    if (w.down) return;
+    w.down = true;
+    for (const l of w.listeners.values()) this.status(l, { up: false, error });
+  }
+
+  private status(l: Listener, s: DbStatus): void {
+    if (l.onStatus === undefined) return;
+    try {
+      l.onStatus(s);
+    } catch (err) {
+      logError(`dbMon status listener threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The error for "Redis cannot be reached" (`cause`: what ioredis said). */
+  private unavailable(cause: unknown): DbUnavailableError {
+    if (cause instanceof DbUnavailableError) return cause;
+    const why = cause instanceof Error ? cause.message : cause === undefined ? "not connected" : String(cause);
+    const text = this.closed ? `the database (Redis at ${this.name}) was closed` : `the database (Redis at ${this.name}) is unreachable: ${why}`;
+    return new DbUnavailableError(this.name, text, { cause });
+  }
+
+  /** Resolves when the commands connection is up; rejects at once during an outage. */
+  private available(): Promise<void> {
+    if (this.cmdReady) return Promise.resolve();
+    if (this.closed || this.everReady || this.failedOnce) return Promise.reject(this.unavailable(this.lastError));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const error = this.unavailable(new Error(`no connection within ${this.connectTimeoutMs} ms`));
+      const timer = setTimeout(() => {
+        this.firstConnection.delete(waiter);
+        reject(error);
+      }, this.connectTimeoutMs);
+      this.firstConnection.add(waiter);
+    });
+  }
+
+  // ---- queries ----------------------------------------------------------------------------
+
+  private async snapshot(family: string): Promise<Snapshot> {
+    await this.available();
+    let reply: unknown;
+    try {
+      reply = await this.run("aempSnapshot", [this.familyKey(family), this.seqKey, this.nodesKey], []);
+    } catch (err) {
+      throw isConnectionError(err) ? this.unavailable(err) : err;
+    }
+    const [seq, fields, dead] = reply as [string | null, string[], string[]];
+    return { seq: Number(seq ?? 0), fields: fields ?? [], dead: new Set(dead ?? []) };
+  }
+
+  /** key -> owner -> entry, live owners only. */
+  private static entriesOf(snap: Snapshot): Map<string, Map<string, Entry>> {
+    const entries = new Map<string, Map<string, Entry>>();
+    for (let i = 0; i + 1 < snap.fields.length; i += 2) {
+      const [owner, key] = cut(snap.fields[i], "#");
+      if (snap.dead.has(owner)) continue;
+      const [seq, text] = cut(snap.fields[i + 1], " ");
+      let owners = entries.get(key);
+      if (owners === undefined) entries.set(key, (owners = new Map()));
+      owners.set(owner, { seq: Number(seq), text });
+    }
+    return entries;
+  }
+
+  async query(kind: QueryKind, family: string): Promise<unknown> {
+    const entries = RedisBackend.entriesOf(await this.snapshot(family));
+    const fam: Family = {};
+    for (const [key, owners] of entries) Object.defineProperty(fam, key, { value: decode(newest(owners)!.text), enumerable: true, writable: true, configurable: true });
+    if (kind === "g_db_keys") return Object.keys(fam);
+    if (kind === "g_db_values") return Object.values(fam);
+    return fam;
+  }
+
+  /** Where a node listens, from its `'l` entry (node discovery through Redis). Null if unknown or unreachable. */
+  async resolve(nodeId: string): Promise<string[] | null> {
+    if (!this.cmdReady || nodeId.includes("#")) return null;
+    try {
+      const stored = await this.cmd.hget(this.familyKey("'l"), `${nodeId}#${nodeId}`);
+      if (stored === null) return null;
+      const v = decode(cut(stored, " ")[1]);
+      const list = Array.isArray(v) ? v.filter((a): a is string => typeof a === "string") : [];
+      return list.length > 0 ? list : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // ---- monitors ----------------------------------------------------------------------------
+
+  watch(family: string, listener: WatchListener, onStatus?: DbStatusListener): () => void {
+    let w = this.watches.get(family);
+    const entry: Listener = { primed: false, onStatus };
+    if (w === undefined) {
+      w = {
+        family,
+        channel: this.channelOf(family),
+        listeners: new Map(),
+        entries: new Map(),
+        byOwner: new Map(),
+        texts: new Map(),
+        copy: Object.create(null) as Family,
+        lastSeq: 0,
+        loaded: false,
+        syncing: true,
+        buffer: [],
+        down: false,
+        closed: false,
+      };
+      this.watches.set(family, w);
+      this.byChannel.set(w.channel, w);
+      w.listeners.set(listener, entry);
+      if (this.cmdReady && this.subReady) void this.startWatch(w);
+      else if (this.closed || this.everReady || this.failedOnce) {
+        const error = this.unavailable(this.lastError);
+        const started = w;
+        queueMicrotask(() => this.tellDown(started, error));
+      }
+    } else {
+      const existing = w;
+      existing.listeners.set(listener, entry);
+      if (existing.loaded) queueMicrotask(() => this.prime(existing, listener));
+      if (existing.down) {
+        const error = this.unavailable(this.lastError);
+        queueMicrotask(() => existing.listeners.get(listener) === entry && this.status(entry, { up: false, error }));
+      }
+    }
+    const watched = w;
+    return () => {
+      if (watched.listeners.get(listener) !== entry) return;
+      watched.listeners.delete(listener);
+      if (watched.listeners.size > 0) return;
+      watched.closed = true;
+      this.watches.delete(family);
+      this.byChannel.delete(watched.channel);
+      if (this.subReady) this.sub.unsubscribe(watched.channel).catch(() => {});
+    };
+  }
+
+  /** Whether this backend watches `family` (for specs: a cancelled monitor leaves nothing behind). */
+  watching(family: string): boolean {
+    return this.watches.has(family);
+  }
+
+  private async startWatch(w: Watch): Promise<void> {
+    const generation = this.subGeneration;
+    w.syncing = true;
+    w.buffer = [];
+    try {
+      await this.sub.subscribe(w.channel);
+    } catch (err) {
+      debug(`database: subscribing to ${w.channel} failed: ${(err as Error)?.message ?? String(err)}`);
+      return; // the next reconnect subscribes again
+    }
+    if (generation === this.subGeneration) await this.syncWatch(w);
+  }
+
+  /** After a (re)connection: subscribes to every monitored family again and re-reads each. */
+  private async resyncWatches(): Promise<void> {
+    const generation = ++this.subGeneration;
+    const all = [...this.watches.values()];
+    for (const w of all) {
+      w.syncing = true;
+      w.buffer = [];
+    }
+    if (all.length > 0) {
+      try {
+        await this.sub.subscribe(...all.map((w) => w.channel));
+      } catch (err) {
+        debug(`database: subscribing again failed: ${(err as Error)?.message ?? String(err)}`);
+        return;
+      }
+      if (generation !== this.subGeneration) return;
+      await Promise.all(all.map((w) => this.syncWatch(w)));
+    }
+    if (generation === this.subGeneration && this.cmdReady && this.subReady && this.outageLogged) {
+      this.outageLogged = false;
+      info(`database: Redis at ${this.name} is reachable again`);
+    }
+  }
+
+  /** Reads the family and brings the copy up to date (the first time: primes the listeners). */
+  private async syncWatch(w: Watch): Promise<void> {
+    let snap: Snapshot;
+    try {
+      snap = await this.snapshot(w.family);
+    } catch (err) {
+      debug(`database: reading ${w.family} failed: ${(err as Error)?.message ?? String(err)}`);
+      return; // the next reconnect reads it again
+    }
+    if (w.closed || !w.syncing) return;
+    this.replace(w, snap);
+    w.syncing = false;
+    const buffered = w.buffer;
+    w.buffer = [];
+    for (const m of buffered) if (m.seq > w.lastSeq) this.apply(w, m);
+    if (w.down) {
+      w.down = false;
+      for (const l of w.listeners.values()) this.status(l, { up: true });
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    const w = this.byChannel.get(channel);
+    if (w === undefined) return;
+    const [seq, rest] = cut(message, " ");
+    const [kind, body] = cut(rest, " ");
+    const m: Message = { seq: Number(seq), kind, body };
+    if (!Number.isFinite(m.seq)) return;
+    if (w.syncing) {
+      if (w.buffer.length >= BUFFER_LIMIT) w.buffer.shift();
+      w.buffer.push(m);
+    } else if (m.seq > w.lastSeq) {
+      this.apply(w, m);
+    }
+  }
+
+  /** Replaces the copy with a snapshot; tells the listeners the difference. */
+  private replace(w: Watch, snap: Snapshot): void {
+    const entries = RedisBackend.entriesOf(snap);
+    const byOwner = new Map<string, Set<string>>();
+    for (const [key, owners] of entries) {
+      for (const owner of owners.keys()) {
+        let keys = byOwner.get(owner);
+        if (keys === undefined) byOwner.set(owner, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+    const before = w.texts;
+    w.entries = entries;
+    w.byOwner = byOwner;
+    w.texts = new Map();
+    const added: string[] = [];
+    const changed: string[] = [];
+    const deleted: string[] = [];
+    for (const [key, owners] of entries) {
+      const text = newest(owners)!.text;
+      w.texts.set(key, text);
+      const old = before.get(key);
+      if (old === text) continue;
+      (old === undefined ? added : changed).push(key);
+      w.copy[key] = decode(text);
+    }
+    for (const key of before.keys()) {
+      if (w.texts.has(key)) continue;
+      deleted.push(key);
+      delete w.copy[key];
+    }
+    w.lastSeq = snap.seq;
+    if (w.loaded) this.notify(w, added, changed, deleted);
+    w.loaded = true;
+    for (const listener of w.listeners.keys()) this.prime(w, listener);
+  }
+
+  /** Applies one notification to the copy and tells the listeners. */
+  private apply(w: Watch, m: Message): void {
+    w.lastSeq = m.seq;
+    const added: string[] = [];
+    const changed: string[] = [];
+    const deleted: string[] = [];
+    const settle = (key: string, setAgain = false): void => {
+      const old = w.texts.get(key);
+      const e = newest(w.entries.get(key));
+      if (e === undefined) {
+        if (old === undefined) return;
+        w.texts.delete(key);
+        delete w.copy[key];
+        deleted.push(key);
+      } else if (old === undefined) {
+        w.texts.set(key, e.text);
+        w.copy[key] = decode(e.text);
+        added.push(key);
+      } else if (old !== e.text || setAgain) {
+        w.texts.set(key, e.text);
+        if (old !== e.text) w.copy[key] = decode(e.text);
+        changed.push(key);
+      }
+    };
+    try {
+      if (m.kind === "g") {
+        for (const key of [...(w.byOwner.get(m.body) ?? [])]) {
+          this.drop(w, key, m.body);
+          settle(key);
+        }
+      } else {
+        const body = JSON.parse(m.body) as { o: string; k?: string; v?: string; d?: string[]; r?: [string, string][] };
+        const owner = body.o;
+        if (m.kind === "s" && typeof body.k === "string" && typeof body.v === "string") {
+          this.put(w, body.k, owner, { seq: m.seq, text: body.v });
+          settle(body.k, true);
+        } else if (m.kind === "d" && Array.isArray(body.d)) {
+          for (const key of body.d) if (this.drop(w, key, owner)) settle(key);
+        } else if (m.kind === "r" && Array.isArray(body.r)) {
+          const next = new Map(body.r);
+          for (const key of [...(w.byOwner.get(owner) ?? [])]) {
+            if (next.has(key)) continue;
+            this.drop(w, key, owner);
+            settle(key);
+          }
+          for (const [key, text] of next) {
+            const prev = w.entries.get(key)?.get(owner);
+            if (prev !== undefined && prev.text === text) continue;
+            this.put(w, key, owner, { seq: m.seq, text });
+            settle(key);
+          }
+        }
+      }
+    } catch (err) {
+      logError(`database: an unreadable notification on ${w.channel} (${(err as Error).message}); reading the family again`);
+      w.syncing = true;
+      w.buffer = [];
+      void this.syncWatch(w);
+    }
+    this.notify(w, added, changed, deleted);
+  }
+
+  private put(w: Watch, key: string, owner: string, e: Entry): void {
+    let owners = w.entries.get(key);
+    if (owners === undefined) w.entries.set(key, (owners = new Map()));
+    owners.set(owner, e);
+    let keys = w.byOwner.get(owner);
+    if (keys === undefined) w.byOwner.set(owner, (keys = new Set()));
+    keys.add(key);
+  }
+
+  private drop(w: Watch, key: string, owner: string): boolean {
+    const owners = w.entries.get(key);
+    if (owners === undefined || !owners.delete(owner)) return false;
+    if (owners.size === 0) w.entries.delete(key);
+    const keys = w.byOwner.get(owner);
+    keys?.delete(key);
+    if (keys?.size === 0) w.byOwner.delete(owner);
+    return true;
+  }
+
+  private prime(w: Watch, listener: WatchListener): void {
+    const l = w.listeners.get(listener);
+    if (l === undefined || l.primed || !w.loaded) return;
+    l.primed = true;
+    this.call(listener, w.copy, Object.keys(w.copy), [], []);
+  }
+
+  private notify(w: Watch, added: string[], changed: string[], deleted: string[]): void {
+    if (added.length + changed.length + deleted.length === 0) return;
+    for (const [listener, l] of [...w.listeners]) if (l.primed) this.call(listener, w.copy, added, changed, deleted);
+  }
+
+  private call(listener: WatchListener, copy: Family, added: string[], changed: string[], deleted: string[]): void {
+    try {
+      listener(copy, added, changed, deleted);
+    } catch (err) {
+      logError(`dbMon callback threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  // ---- closing ------------------------------------------------------------------------------
+
+  /**
+   * Leaves: removes this node's entries and lease from Redis (when reachable, within
+   * the command timeout) and closes both connections. Monitors stop. Harmless twice.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const reachable = this.cmdReady;
+    this.stop();
+    if (reachable) {
+      try {
+        await this.syncOwner(0);
+      } catch (err) {
+        debug(`database: removing our entries from Redis failed: ${(err as Error)?.message ?? String(err)}`);
+      }
+    }
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  /**
+   * For specs: stops renewing the lease and drops both connections without removing
+   * anything, as a crashed node would.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.stop();
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  private stop(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    const err = this.unavailable(undefined);
+    for (const w of this.firstConnection) w.reject(err);
+    this.firstConnection.clear();
+    for (const w of this.watches.values()) w.closed = true;
+    this.watches.clear();
+    this.byChannel.clear();
+  }
+}
+
+/**
+ * Opens the Redis backend for `url` (`redis://[:password@]host:port/N`, `rediss://` for
+ * TLS) with ioredis. Connecting starts at once and goes on in the background.
+ */
+export async function openRedisBackend(url: string, options: RedisBackendOptions = {}): Promise<RedisBackend> {
+  const { Redis } = await import("ioredis");
+  const clientOptions: RedisOptions = {
+    // Fail fast instead of queueing while disconnected (see the module comment).
+    enableOfflineQueue: false,
+    autoResubscribe: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS,
+    connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    retryStrategy: (times: number) => Math.min(times * 100, 2000),
+  };
+  return new RedisBackend((role) => new Redis(url, { ...clientOptions, connectionName: `aemp-${role}` }), { name: redactUrl(url), ...options });
+}
