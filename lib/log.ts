@@ -82,6 +82,11 @@ export function onLog(sink: (record: LogRecord) => void, sinkLevel?: number): ()
   };
 }
 
+/** The highest level a sink asked for beyond the printed one (0: none): what records cost now. */
+export function logCaptureLevel(): number {
+  return captureLevel;
+}
+
 function updateCaptureLevel(): void {
   captureLevel = 0;
   for (const l of sinks.values()) if (l !== undefined && l > captureLevel) captureLevel = l;

@@ -1,0 +1,87 @@
+/**
+ * `aemp logs`: the real executable against a network of real processes. This process
+ * is the seed; two child nodes (spec/fixtures/stream-node.ts) log; a third joins while
+ * `aemp logs --follow` runs. The CLI reads a private rc file holding the secret and
+ * the seed.
+ */
+import { writeFileSync } from "node:fs";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { configure } from "../lib/index.ts";
+import { globalService } from "../lib/global/current.ts";
+import { currentNetwork } from "../lib/node/network.ts";
+import { type TempRc, aemp, startAemp, stopAll, tempRc } from "./cli-helpers.ts";
+import { deferred, waitFor } from "./helpers.ts";
+import { SECRET, type StreamNode, startStreamNode, stopStreamNodes } from "./stream-helpers.ts";
+
+const { addresses } = await configure({ nodeid: "logs-seed/%u", binds: ["127.0.0.1:*"], secret: SECRET });
+const seed = addresses[0];
+let rc: TempRc;
+let alpha: StreamNode;
+let beta: StreamNode;
+
+function inDirectory(ids: string[], ms = 5000): Promise<void> {
+  const d = deferred<void>();
+  const stop = globalService().watch("'l", (family) => {
+    if (ids.every((id) => id in family)) d.resolve();
+  });
+  return waitFor(d.promise, ms, `${ids.join(", ")} in 'l`).finally(stop);
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+/** A `logs` line: node ID, ISO time, <level>, text. */
+const lineOf = (node: string, level: number, text: string): RegExp => new RegExp(`^${escape(node)} \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z <${level}> ${escape(text)}$`);
+
+test.before(async () => {
+  rc = tempRc();
+  writeFileSync(rc.path, JSON.stringify({ version: 1, secret: SECRET, seeds: [seed] }));
+  [alpha, beta] = await Promise.all([startStreamNode({ seeds: [seed] }, "alpha"), startStreamNode({ seeds: [seed] }, "beta")]);
+  await inDirectory([alpha.nodeId, beta.nodeId]);
+});
+
+test.after(async () => {
+  await stopAll();
+  await stopStreamNodes();
+  await currentNetwork()?.stop();
+  rc.cleanup();
+});
+
+test("aemp logs - prints what the nodes kept, prefixed with their node IDs, and exits", async () => {
+  await alpha.call("log", { level: 4, text: "kept by alpha" });
+  await beta.call("log", { level: 3, text: "kept by beta" });
+  await beta.call("log", { level: 7, text: "never printed, so not kept" });
+  const r = await aemp(rc, ["logs", "--level", "9"]);
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.split("\n");
+  assert.ok(lines.some((l) => lineOf(alpha.nodeId, 4, "kept by alpha").test(l)), r.stdout);
+  assert.ok(lines.some((l) => lineOf(beta.nodeId, 3, "kept by beta").test(l)), r.stdout);
+  assert.not.ok(r.stdout.includes("never printed"));
+  // --level filters the backlog too.
+  const quiet = await aemp(rc, ["logs", "-l", "3"]);
+  assert.ok(quiet.stdout.includes("kept by beta"));
+  assert.not.ok(quiet.stdout.includes("kept by alpha"));
+});
+
+test("aemp logs --follow - new records from every node, also one that joins later, until Ctrl-C", async () => {
+  const follow = startAemp(rc, ["logs", "--follow", "--level", "7"]);
+  await follow.line(/following the logs of \d+ node/, 15_000, "stderr");
+  await alpha.call("log", { level: 7, text: "live from alpha" });
+  await beta.call("log", { level: 8, text: "too detailed" });
+  await beta.call("log", { level: 5, text: "live from beta" });
+  await follow.line(lineOf(alpha.nodeId, 7, "live from alpha"));
+  await follow.line(lineOf(beta.nodeId, 5, "live from beta"));
+  const gamma = await startStreamNode({ seeds: [seed] }, "gamma");
+  await gamma.call("log", { level: 4, text: "gamma says hello" }); // printed, so kept: arrives as backlog if it is early
+  await follow.line(lineOf(gamma.nodeId, 4, "gamma says hello"));
+  assert.not.ok(follow.stdout.includes("too detailed"));
+  assert.is(await follow.signal("SIGINT"), 0);
+  await gamma.kill();
+});
+
+test("aemp logs - bad options are errors", async () => {
+  const r = await aemp(rc, ["logs", "--level", "12"]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, "--level must be an integer 1..9");
+});
+
+test.run();
