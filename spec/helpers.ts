@@ -9,12 +9,15 @@
  * - `rejects(p, matcher)` / `throwsSync(fn, matcher)` : the error, checked, or a failure.
  * - `captureLog()` : every log record written while it is active (lib/log.ts `onLog`).
  * - `flushRunQueue()` : resolves once every delivery queued before the call has run.
+ * - `portDeath(p, ms)` : the kill reason of port `p` (empty for a normal kill).
+ * - `activeTimers()` : live Node timers, to check that nothing was left behind.
  *
  * A timeout error is created when the wait starts, so its stack points at the spec line
  * that waited, not at a timer.
  */
 import { onLog, type LogRecord } from "../lib/log.ts";
 import { kil, port, snd } from "../lib/kernel/ports.ts";
+import { mon } from "../lib/kernel/mon.ts";
 
 /** Default deadline for one awaited event in a spec, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 2000;
@@ -302,4 +305,23 @@ export function flushRunQueue(ms = DEFAULT_TIMEOUT_MS): Promise<void> {
   });
   snd(probe, "flush");
   return waitFor(seen.promise, ms, "the run queue to drain");
+}
+
+// ---- ports and leftovers -------------------------------------------------------------
+
+/**
+ * Monitors `p` now and resolves with its kill reason (empty for a normal kill);
+ * rejects with a `SpecTimeoutError` if it has not died within `ms`.
+ *
+ * `const reason = portDeath(p); kil(p, "boom"); assert.equal(await reason, ["boom"]);`
+ */
+export function portDeath(p: string, ms = DEFAULT_TIMEOUT_MS): Promise<unknown[]> {
+  const d = deferred<unknown[]>();
+  mon(p, (...reason: unknown[]) => d.resolve(reason));
+  return waitFor(d.promise, ms, `death of port ${p}`);
+}
+
+/** Number of live Node timers (`setTimeout`/`setInterval` not yet fired or cleared). */
+export function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((x) => x === "Timeout").length;
 }

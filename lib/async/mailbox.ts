@@ -15,8 +15,8 @@
  * - A new message is first offered to the waiters and queued only if none takes it,
  *   so a waiting `getCond` tests each message once, on arrival, never the backlog again.
  *
- * Every way a wait ends goes through `Waiter.settle`, which clears the timer and the
- * abort listener, so nothing is left behind (checked by the async specs).
+ * Every way a wait ends goes through `Waiter.settle` or `Waiter.fail`, which clear the
+ * timer and the abort listener, so nothing is left behind (checked by the async specs).
  */
 import type { Message, PortScope, Sink } from "../kernel/ports.ts";
 import { PortKilledError } from "../errors.ts";
@@ -61,17 +61,23 @@ export class Waiter {
     this.resolve = resolve;
     this.reject = reject;
   }
-  /** Ends the wait exactly once, releasing its timer and abort listener. */
-  settle(value: unknown, err?: unknown): void {
-    if (this.done) return;
+  /** Ends the wait with `value`, exactly once, releasing its timer and abort listener. */
+  settle(value: unknown): void {
+    if (this.end()) this.resolve(value);
+  }
+  /** Ends the wait with an error (any value, even `undefined`), exactly once. */
+  fail(err: unknown): void {
+    if (this.end()) this.reject(err);
+  }
+  private end(): boolean {
+    if (this.done) return false;
     this.done = true;
     const x = this.extras;
     if (x !== null) {
       if (x.timer !== undefined) clearTimeout(x.timer);
       if (x.onAbort !== undefined) x.signal!.removeEventListener("abort", x.onAbort);
     }
-    if (err !== undefined) this.reject(err);
-    else this.resolve(value);
+    return true;
   }
 }
 
@@ -128,7 +134,7 @@ export class Mailbox implements Sink, PortScope {
         } catch (err) {
           // A throwing predicate fails its own wait; the message stays for others.
           this.removeWaiter(w);
-          w.settle(undefined, err);
+          w.fail(err);
           w = next;
           continue;
         }
@@ -279,7 +285,7 @@ export class Mailbox implements Sink, PortScope {
     while (w !== null) {
       const next = w.next;
       w.next = null;
-      w.settle(undefined, this.death);
+      w.fail(this.death);
       w = next;
     }
     this.slots = NO_SLOTS;

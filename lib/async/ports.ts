@@ -24,6 +24,7 @@ import {
   isThenable,
   kil,
   localPort,
+  peval,
   port,
   portStorage,
   setSink,
@@ -128,7 +129,9 @@ export async function pevalAsync<R>(portId: string, fn: () => R | Promise<R>): P
   const sink = sinkOf(portId);
   const scope: PortScope = sink instanceof Mailbox ? sink : { id: portId };
   try {
-    return await portStorage.run(scope, fn);
+    // Through `peval` so the synchronous part also sees SELF() = portId, even when
+    // called from another port's callback (whose SELF would otherwise win).
+    return await portStorage.run(scope, () => peval(portId, fn));
   } catch (err) {
     kil(portId, ...dieReason(err));
     return undefined;
@@ -148,8 +151,21 @@ function currentBox(fn: string): Mailbox {
   throw new PortContextError(`${fn}(): port ${syncPort() ?? scope.id} has no async mailbox (create it with portAsync or rcvAsync)`);
 }
 
-function waitOptions(fn: string, wait: number | WaitOptions | undefined): { ms: number | undefined; signal: AbortSignal | undefined } {
-  if (wait === undefined || wait === null) return { ms: undefined, signal: undefined };
+interface ParsedWait {
+  ms: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** No timeout, no signal: shared, so the common `get(tag)` allocates nothing for it. */
+const FOREVER: ParsedWait = Object.freeze({ ms: undefined, signal: undefined });
+
+/**
+ * Checks the wait argument. Done before looking at the queue, so a bad argument or an
+ * already-aborted signal fails the call even when a matching message is queued (and
+ * leaves that message queued).
+ */
+function waitOptions(fn: string, wait: number | WaitOptions | undefined): ParsedWait {
+  if (wait === undefined || wait === null) return FOREVER;
   if (typeof wait === "number") return { ms: secondsToMs(fn, "timeout", wait), signal: undefined };
   if (typeof wait !== "object") throw argumentError(fn, "timeout", "seconds or { timeout, signal }", wait);
   const ms = wait.timeout === undefined ? undefined : secondsToMs(fn, "timeout", wait.timeout);
@@ -173,7 +189,7 @@ function wait(box: Mailbox, match: string | ((msg: Message) => Verdict), ms: num
         }
         x.onAbort = () => {
           box.removeWaiter(w);
-          w.settle(undefined, signal.reason);
+          w.fail(signal.reason);
         };
         signal.addEventListener("abort", x.onAbort, { once: true });
       }
@@ -198,19 +214,19 @@ export function get(tag: string, wait?: number | WaitOptions): Promise<Message |
   const box = currentBox("get");
   if (typeof tag !== "string") return Promise.reject(argumentError("get", "tag", "a string", tag));
   if (box.death !== null) return Promise.reject(box.death);
-  const queued = box.takeTag(tag);
-  if (queued !== undefined) return Promise.resolve(queued.slice(1));
-  return waitFor(box, "get", tag, wait) as Promise<Message | undefined>;
-}
-
-function waitFor(box: Mailbox, fn: string, match: string | ((msg: Message) => Verdict), waitArg: number | WaitOptions | undefined): Promise<unknown> {
-  if (waitArg === undefined) return wait(box, match, undefined, undefined);
-  let opts: ReturnType<typeof waitOptions>;
+  let opts: ParsedWait;
   try {
-    opts = waitOptions(fn, waitArg);
+    opts = waitOptions("get", wait);
   } catch (err) {
     return Promise.reject(err);
   }
+  if (opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason);
+  const queued = box.takeTag(tag);
+  if (queued !== undefined) return Promise.resolve(queued.slice(1));
+  return waitFor(box, tag, opts) as Promise<Message | undefined>;
+}
+
+function waitFor(box: Mailbox, match: string | ((msg: Message) => Verdict), opts: ParsedWait): Promise<unknown> {
   if (opts.ms === 0) return Promise.resolve(undefined);
   return wait(box, match, opts.ms, opts.signal);
 }
@@ -238,10 +254,17 @@ export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOp
   const box = currentBox("getCond");
   if (pred !== undefined && pred !== null && typeof pred !== "function") return Promise.reject(argumentError("getCond", "pred", "a function or undefined", pred));
   if (box.death !== null) return Promise.reject(box.death);
+  let opts: ParsedWait;
+  try {
+    opts = waitOptions("getCond", wait);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason);
   if (pred === undefined || pred === null) {
     const next = box.takeNext();
     if (next !== undefined) return Promise.resolve(next);
-    return waitFor(box, "getCond", acceptAll, wait).then(messageOf as (hit: unknown) => Message | undefined);
+    return waitFor(box, acceptAll, opts).then(messageOf as (hit: unknown) => Message | undefined);
   }
   let hit: [Message, Verdict] | undefined;
   try {
@@ -250,7 +273,7 @@ export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOp
     return Promise.reject(err);
   }
   if (hit !== undefined) return Promise.resolve(hit).then(applyVerdict);
-  return waitFor(box, "getCond", pred, wait).then(applyVerdict as (hit: unknown) => unknown);
+  return waitFor(box, pred, opts).then(applyVerdict as (hit: unknown) => unknown);
 }
 
 const acceptAll = (): true => true;
