@@ -20,6 +20,7 @@
  */
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { ProtocolError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/node-port.ts";
 import { deliverLocal } from "../kernel/ports.ts";
@@ -237,8 +238,14 @@ class Network implements NodeHost, Router {
         this.links.delete(l);
         const peerId = l.peer?.nodeId;
         const node = peerId === undefined ? undefined : this.nodes.get(peerId);
-        if (node !== undefined && node.link === l) node.fail(text);
-        else debug(`link ${l.outbound ? "to" : "from"} ${peerId ?? socket.remoteAddress} ended: ${text}`);
+        const attached = node !== undefined && node.link === l;
+        // A peer breaking the protocol (bad greeting, wrong secret, garbage frames) is
+        // worth a warning: it is usually a misconfigured node. Ordinary ends are not.
+        const who = `${l.outbound ? "to" : "from"} ${peerId === undefined ? "" : `node ${peerId} at `}${socket.remoteAddress}:${socket.remotePort}`;
+        if (l.failure instanceof ProtocolError && l.failure.code !== "ERR_ALREADY_CONNECTED") {
+          warn(`link ${who} ${attached ? "failed" : "refused"}: ${text}`);
+        } else if (!attached) debug(`link ${who} ended: ${text}`);
+        if (attached) node.fail(text);
         onResult?.(false, text, peerId);
       },
     });

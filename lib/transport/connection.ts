@@ -100,6 +100,12 @@ export class Link {
   /** Whether we dialled (for logs and tie-breaks). */
   readonly outbound: boolean;
   peer: Greeting | undefined;
+  /**
+   * The exception that ended the link, when something read off the wire did (a
+   * `ProtocolError` for a refused greeting, a failed auth, a bad frame); undefined
+   * when it ended otherwise (end of file, socket error, timeout, `close`).
+   */
+  failure: unknown = undefined;
   /** The framing we write and the one we read. */
   writeFraming = "json";
   readFraming = "json";
@@ -215,6 +221,7 @@ export class Link {
         this.readAuth();
       } else if (this.phase === "tls") this.reader.feed(chunk); // the peer's auth line, early
     } catch (err) {
+      this.failure ??= err;
       this.fail(err instanceof Error ? err.message : String(err));
     }
   }
