@@ -33,20 +33,36 @@ const noRc = join(tmpdir(), `aemp-specs-${process.pid}-no-rc`, "aemp.json");
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
+    // Its own process group: tsx runs the spec in a grandchild, and specs start nodes
+    // of their own; a timeout must take all of them down, or their open pipes would
+    // keep this runner waiting for ever.
     const child = spawn(tsx, [file], {
       cwd: root,
       env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", AEMP_RC: noRc },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
+    const killGroup = () => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
     const timer = setTimeout(() => {
       output += `\n[run-specs] ${relative(root, file)} timed out after ${perFileTimeoutMs} ms\n`;
-      child.kill("SIGKILL");
+      killGroup();
     }, perFileTimeoutMs);
+    child.on("exit", () => {
+      // Whatever the spec left running (it should not) goes with it.
+      setTimeout(killGroup, 100);
+    });
     child.on("close", (code) => {
       clearTimeout(timer);
+      killGroup();
       const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
       const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);

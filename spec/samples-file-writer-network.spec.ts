@@ -16,6 +16,10 @@ const tsx = join(root, "node_modules/.bin/tsx");
 const dir = mkdtempSync(join(tmpdir(), "aemp-fw-net-"));
 const env = { ...process.env, AEMP_SECRET: "file-writer-network-spec" };
 const children: ChildProcess[] = [];
+// Whatever happens to this spec, its nodes go with it.
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
 
 function run(script: string, args: string[]): { child: ChildProcess; firstLine: Promise<string>; exit: Promise<{ code: number | null; out: string; err: string }> } {
   const child = spawn(tsx, [join(root, "samples/file-writer", script), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -34,7 +38,11 @@ function run(script: string, args: string[]): { child: ChildProcess; firstLine: 
 }
 
 const server = run("network-server.ts", ["*"]);
-const info = JSON.parse(await waitFor(server.firstLine, 15_000, "the server's address line")) as { addresses: string[]; server: string };
+let info: { addresses: string[]; server: string };
+
+test.before(async () => {
+  info = JSON.parse(await waitFor(server.firstLine, 60_000, "the server's address line"));
+});
 
 test("file-writer network - two clients in their own processes write two whole files", async () => {
   const a = randomBytes(200_000);
@@ -71,6 +79,7 @@ test("file-writer network - the supervisor's new server is found by the next cli
 test.after(() => {
   for (const c of children) c.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
+  setImmediate(() => process.exit(0));
 });
 
 test.run();
