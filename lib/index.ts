@@ -11,4 +11,5 @@ export { registerService } from "./config/services.ts";
 export { monNodes, nodeIsUp, sndOn, upNodes } from "./node/index.ts";
 export { DATACONN_KILL_TAG, DataConn, dataConn } from "./node/dataconn.ts";
 export { type CatchLogsOptions, type CaughtLog, type LogCatcher, catchLogs } from "./log-catcher.ts";
+export type { DbStatus, DbStatusListener } from "./db/backend.ts";
 export { type DbChange, type DbFamily, dbChanges, dbDel, dbFamily, dbKeys, dbMon, dbReg, dbSet, dbValues, dbWaitFor } from "./db/db.ts";

@@ -27,6 +27,8 @@ import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
 import { randomString, setNodeId } from "../kernel/ids.ts";
 import { setNetworkedGlobal } from "../global/current.ts";
+import { DB_SETTING_EXPECTED, closeDbBackend, isDbSetting, setDbBackend } from "../db/backend.ts";
+import { DEFAULT_LEASE, openRedisBackend } from "../db/redis.ts";
 import { GlobalService } from "../global/global.ts";
 import { info } from "../log.ts";
 import { registerIntrospection } from "../node/introspection.ts";
@@ -79,6 +81,20 @@ export interface ConfigureOptions {
   norc?: boolean;
   /** Let the arguments override the rc file instead of the other way round. Default false. */
   force?: boolean;
+  /**
+   * Where the database (`dbSet`, `dbMon`, ...) lives: `"global"` (default: the global
+   * nodes, AEMP's way) or a Redis URL, `redis://[:password@]host:port/N` (`rediss://`
+   * for TLS). With Redis, nodes also find each other's addresses there, so they need
+   * no seeds. See lib/db/redis.ts.
+   */
+  db?: string;
+  /**
+   * Seconds (Redis database only): this node's entries vanish this long after its last
+   * lease renewal, so a crashed or cut-off node's entries are gone from queries within
+   * `db_lease` seconds and monitors hear of it within `1.25 × db_lease`. Renewed every
+   * `db_lease / 4`. Default 10.
+   */
+  db_lease?: number;
 }
 
 export interface ConfigureResult {
@@ -116,6 +132,8 @@ export const CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
   nodelay: true,
   secure: true,
   max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+  db: "global",
+  db_lease: DEFAULT_LEASE,
 };
 
 /** Options that steer `configure` itself and are not configuration values. */
@@ -223,6 +241,9 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   const framings = stringList("framing_format", o.framing_format, FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
   const services = stringList("services", o.services, []);
   const moduleRoots = stringList("module_roots", o.module_roots, []);
+  const db = o.db ?? "global";
+  if (!isDbSetting(db)) throw argumentError("configure", "db", DB_SETTING_EXPECTED, db);
+  const dbLease = seconds("db_lease", o.db_lease, DEFAULT_LEASE);
   const config: NetworkConfig = {
     nodeId,
     binds: stringList("binds", o.binds, ["*"]),
@@ -241,11 +262,22 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   setNodeId(nodeId);
   const net = createNetwork(config);
   registerIntrospection();
+  const redis = db === "global" ? null : await openRedisBackend(db, { lease: dbLease });
+  if (redis !== null) {
+    info(`database: Redis at ${redis.name}, lease ${dbLease} s`);
+    setDbBackend(redis);
+  }
   const global = new GlobalService(net);
   setNetworkedGlobal(global);
+  if (redis !== null) {
+    // Addresses come from Redis first; the global nodes are asked only when there are seeds.
+    const seeded = config.seeds.length > 0;
+    net.setResolver(async (id) => (await redis.resolve(id)) ?? (seeded ? global.resolve(id) : null));
+  }
   net.onSeedUp((seed) => global.seedUp(seed));
   await net.listen();
   global.start(net.addresses, net.seedIsSelf);
+  redis?.localSet("'l", nodeId, net.addresses);
   net.startSeeds();
   await startServices(services, moduleRoots);
   return { nodeId, addresses: net.addresses, profile: resolved.profile };
@@ -253,7 +285,8 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
 
 /**
  * Leaves the network cleanly: stops reconnecting to seeds, closes every link and
- * listener. Peers see the links end and fire their monitors of this node's ports as
+ * listener, and with the Redis database removes this node's entries and closes the
+ * connections. Peers see the links end and fire their monitors of this node's ports as
  * for any lost link; local monitors of remote ports fire with
  * `["transport_error", NODE, "node is shutting down"]`. Resolves once the listeners
  * are closed. Harmless without `configure` or when called twice. A node is not
@@ -265,4 +298,6 @@ export async function shutdown(): Promise<void> {
   // Let packets queued in this tick reach their sockets first.
   await new Promise<void>((resolve) => setImmediate(resolve));
   await net.stop();
+  // The Redis backend: this node's entries go at once instead of when the lease runs out.
+  await closeDbBackend();
 }

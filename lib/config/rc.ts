@@ -31,6 +31,7 @@ import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readFileSync, 
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ConfigError } from "../errors.ts";
+import { DB_SETTING_EXPECTED, isDbSetting } from "../db/backend.ts";
 import { parseHostPort } from "../transport/tcp.ts";
 
 /** The layout version this implementation reads and writes. */
@@ -366,6 +367,18 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
     summary: "largest packet accepted from a peer, in bytes (default 64 MiB)",
     parse: identity,
     normalize: (v) => toPositive(v, true),
+  },
+  db: {
+    expected: DB_SETTING_EXPECTED,
+    summary: "where the database lives: \"global\" (the global nodes, default) or a Redis URL",
+    parse: identity,
+    normalize: (v) => (isDbSetting(v) ? v : INVALID),
+  },
+  db_lease: {
+    expected: "a positive number of seconds",
+    summary: "seconds (Redis database): a dead node's entries vanish this long after its last renewal (default 10)",
+    parse: identity,
+    normalize: (v) => toPositive(v, false),
   },
   parent: { expected: "a profile name", summary: "the profile this one inherits from", profileOnly: true, parse: identity, normalize: nonEmptyString },
 };

@@ -171,7 +171,8 @@ export class GlobalService {
     else this.master = undefined;
   }
 
-  private resolve(nodeId: string): Promise<string[] | null> {
+  /** Where a node listens: from our `'l` copy (global node) or our master (`g_find`). */
+  resolve(nodeId: string): Promise<string[] | null> {
     if (this.isGlobal) return Promise.resolve(addressList(this.globalDb[L]?.[nodeId]));
     return new Promise((resolve) => {
       const waiting = this.pendingFinds.get(nodeId);
