@@ -9,6 +9,8 @@
  * - `stopAllNodes()` kills every child still running; call it in `test.after` (and it
  *   also runs when the spec process exits, however it exits). Children exit by
  *   themselves when their stdin closes, so none outlives the spec.
+ * - `Program` runs any TypeScript file (a sample) as one child process and collects its
+ *   output lines; it is stopped by `stopAllNodes()` too.
  * - `FakePeer` is a plain net.Socket speaking AEMP by hand: `handshake()` does a valid
  *   greeting and auth with the handshake module's own builders, after which it decodes
  *   the node's json packets and can send packets or arbitrary bytes.
@@ -42,7 +44,8 @@ const fixture = new URL("./fixtures/node.ts", import.meta.url).pathname;
 /** One line a test node wrote: an answer (`re`) or an event (`ev`). */
 export type NodeEvent = { ev?: string; re?: number; error?: string } & Record<string, any>;
 
-const running = new Set<TestNode>();
+/** Every child started here and still running: killed by stopAllNodes and at exit. */
+const running = new Set<{ child: ChildProcess; kill(): Promise<void> }>();
 
 export class TestNode {
   readonly child: ChildProcess;
@@ -191,6 +194,70 @@ export async function startNode(options: ConfigureOptions = {}, start: StartOpti
   node.nodeId = ready.nodeId as string;
   node.addresses = ready.addresses as string[];
   return node;
+}
+
+/**
+ * Any TypeScript program run as `node --import tsx FILE ARGS` (one process, so killing
+ * it leaves nothing behind), with its output collected line by line: for the samples.
+ */
+export class Program {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  stderr = "";
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(file: string, args: string[] = [], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, ["--import", "tsx", file, ...args], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    running.add(this);
+    const exited = deferred<number | null>();
+    this.exited = exited.promise;
+    this.child.on("exit", (code) => {
+      running.delete(this);
+      exited.resolve(code);
+      for (const w of this.waiters) w();
+    });
+    this.child.stderr!.setEncoding("utf8");
+    this.child.stderr!.on("data", (d: string) => {
+      this.stderr += d;
+    });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      this.lines.push(line);
+      for (const w of this.waiters) w();
+    });
+  }
+
+  /** The first stdout line (already printed or still to come) matching `re`. */
+  line(re: RegExp, ms = EVENT_TIMEOUT_MS): Promise<RegExpExecArray> {
+    const d = deferred<RegExpExecArray>();
+    const check = (): void => {
+      for (const l of this.lines) {
+        const m = re.exec(l);
+        if (m !== null) return d.resolve(m);
+      }
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        d.reject(new Error(`program exited before printing ${re}; stdout:\n${this.lines.join("\n")}\nstderr:\n${this.stderr}`));
+      }
+    };
+    this.waiters.add(check);
+    check();
+    return waitFor(d.promise, ms, `a line matching ${re}`).finally(() => this.waiters.delete(check));
+  }
+
+  /** Waits for the program to exit by itself; resolves with its exit code. */
+  exit(ms = EVENT_TIMEOUT_MS): Promise<number | null> {
+    return waitFor(this.exited, ms, "the program to exit");
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    await waitFor(this.exited, 5000, "the program to exit after SIGKILL");
+  }
 }
 
 /**
