@@ -280,13 +280,35 @@ export class GlobalService {
       existing.listeners.set(listener, false);
       if (existing.loaded) queueMicrotask(() => this.prime(existing, listener));
     }
-    return () => {
-      const cur = this.watched.get(family);
-      if (cur === undefined || !cur.listeners.delete(listener) || cur.listeners.size > 0) return;
-      this.watched.delete(family);
-      if (this.isGlobal) this.familyMonitors.get(family)?.delete(NODE());
-      else if (this.master !== undefined) this.sendNode(this.master, "g_mon0", family);
-    };
+    return () => (this.movedTo ?? this).unwatch(family, listener);
+  }
+
+  private unwatch(family: string, listener: WatchListener): void {
+    const cur = this.watched.get(family);
+    if (cur === undefined || !cur.listeners.delete(listener) || cur.listeners.size > 0) return;
+    this.watched.delete(family);
+    if (this.isGlobal) this.familyMonitors.get(family)?.delete(NODE());
+    else if (this.master !== undefined) this.sendNode(this.master, "g_mon0", family);
+  }
+
+  /** Set once this (standalone) service handed its monitors to the networked one. */
+  private movedTo: GlobalService | null = null;
+
+  /**
+   * Hands every family monitor to `target` (the networked service replacing this
+   * standalone one): each keeps its copy and listeners, and the next full content from
+   * the network is compared with that copy, so listeners hear only real changes.
+   * Guards given out before keep working (they forward to `target`).
+   */
+  moveWatchesTo(target: GlobalService): void {
+    this.movedTo = target;
+    for (const [family, w] of this.watched) {
+      w.loaded = false;
+      target.watched.set(family, w);
+      if (target.isGlobal) target.watchLocally(family);
+      else if (target.master !== undefined) target.sendNode(target.master, "g_mon1", family);
+    }
+    this.watched.clear();
   }
 
   private watchLocally(family: string): void {
