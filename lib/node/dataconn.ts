@@ -47,6 +47,7 @@
  */
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
 import { DataConnError, PortContextError, argumentError } from "../errors.ts";
 import type { Guard } from "../kernel/guard.ts";
 import { NODE, nodeOf } from "../kernel/ids.ts";
@@ -110,6 +111,8 @@ export class DataConn extends Duplex {
   readonly node: string;
   /** The connection's ID, as sent in the greeting's `dataconn_id`. */
   readonly id: string;
+  /** Whether the bytes travel inside TLS (both nodes have the network's certificate). */
+  readonly encrypted: boolean;
   readonly #inner: Duplex;
   readonly #remote: boolean;
   #watch: Guard | undefined;
@@ -123,6 +126,7 @@ export class DataConn extends Duplex {
     this.id = id;
     this.#inner = inner;
     this.#remote = remote;
+    this.encrypted = inner instanceof TLSSocket;
     // The inner stream must not end its writable side by itself when the peer's FIN
     // arrives: we do, after our own pending writes (allowHalfOpen: false above).
     (inner as { allowHalfOpen: boolean }).allowHalfOpen = true;

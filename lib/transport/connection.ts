@@ -299,6 +299,10 @@ export class Link {
     }
     this.phase = "raw";
     this.outbox = "";
+    // The owner decides when to end: a FIN from the peer ends the reading side only.
+    // (Under TLS this matters most: the socket would otherwise close its writing side
+    // under the TLS stream while the owner still writes.)
+    this.socket.allowHalfOpen = true;
     let stream: Duplex = this.socket;
     if (this.tlsSocket !== undefined) {
       // The socket keeps feeding the TLS layer through the bridge; only the TLS
