@@ -72,20 +72,6 @@ test("workers - every job comes back right while workers are killed, one crashes
   }
 });
 
-test("workers - a client started before any worker waits for one", async () => {
-  const client = runSample("samples/workers/client.ts", [seedAddress, "--jobs", "10", "--concurrency", "3", "--work-ms", "1"], { name: "client 2", env });
-  const w = worker([], "late worker");
-  try {
-    const port = /worker (\S+) ready/.exec(await w.line(/ready/, 15_000))![1];
-    const summary = JSON.parse(await client.line(/^\{/, 20_000)) as Summary;
-    assert.is(summary.correct, 10);
-    assert.equal(summary.byWorker, { [port]: 10 });
-    assert.is(await client.exited, 0);
-  } finally {
-    await w.kill("SIGTERM");
-  }
-});
-
 test("workers - the one-command demo runs to the end", async () => {
   const demo = runSample("samples/workers/demo.ts", ["120"], { name: "demo", env });
   const last = await demo.line(/^demo: all 120 jobs done right/, 30_000);
