@@ -4,7 +4,7 @@
  */
 export * from "./kernel/index.ts";
 export * from "./errors.ts";
-export { setLogLevel, setTracing } from "./log.ts";
+export { type LogRecord, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
 export { type ConfigureOptions, type ConfigureResult, configure, shutdown } from "./config/configure.ts";
 export { registerService } from "./config/services.ts";
