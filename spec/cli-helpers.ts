@@ -6,7 +6,9 @@
  * - `tempRc()` makes the directory; `rc.env` holds `AEMP_RC` for children,
  *   `rc.read()` the file's JSON, `rc.cleanup()` removes it all.
  * - `aemp(rc, args)` runs a command to its end (with a deadline) and resolves with
- *   `{ code, stdout, stderr }`.
+ *   `{ code, stdout, stderr }`. It starts `node --import tsx scripts/aemp.ts`, which
+ *   is what the file's first lines run (saving a shell and a node start per command);
+ *   `{ executable: PATH }` runs the file itself, or a link to it, as a user would.
  * - `startAemp(rc, args)` starts a long-running one (`run`, `mon`, `dbmon`): wait for
  *   output with `line(pattern)`, end it with `signal()`, get the exit code from
  *   `exited`. `stopAll()` kills whatever is left (also on process exit).
@@ -14,11 +16,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { SpecTimeoutError, deferred, waitFor } from "./helpers.ts";
 
 export const AEMP = new URL("../scripts/aemp.ts", import.meta.url).pathname;
 const root = new URL("..", import.meta.url).pathname;
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 /** Deadline for one CLI command to finish. */
 export const CLI_TIMEOUT_MS = 20_000;
@@ -54,6 +59,13 @@ export interface RunOptions {
   input?: string;
   cwd?: string;
   ms?: number;
+  /** Run this path as the executable (scripts/aemp.ts or a link to it). */
+  executable?: string;
+}
+
+function spawnAemp(rc: TempRc | null, args: string[], options: RunOptions, stdin: "pipe" | "ignore"): ChildProcess {
+  const [command, argv] = options.executable !== undefined ? [options.executable, args] : [process.execPath, ["--import", tsxLoader, AEMP, ...args]];
+  return spawn(command, argv, { cwd: options.cwd ?? root, env: childEnv(rc, options.env), stdio: [stdin, "pipe", "pipe"] });
 }
 
 const running = new Set<ChildProcess>();
@@ -68,7 +80,7 @@ function childEnv(rc: TempRc | null, extra?: Record<string, string>): NodeJS.Pro
 
 /** Runs `aemp ARGS...` to its end. */
 export function aemp(rc: TempRc | null, args: string[], options: RunOptions = {}): Promise<CliResult> {
-  const child = spawn(AEMP, args, { cwd: options.cwd ?? root, env: childEnv(rc, options.env), stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawnAemp(rc, args, options, "pipe");
   running.add(child);
   let stdout = "";
   let stderr = "";
@@ -148,7 +160,7 @@ export class AempProcess {
 }
 
 export function startAemp(rc: TempRc | null, args: string[], options: RunOptions = {}): AempProcess {
-  const child = spawn(AEMP, args, { cwd: options.cwd ?? root, env: childEnv(rc, options.env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnAemp(rc, args, options, "ignore");
   running.add(child);
   return new AempProcess(args, child);
 }

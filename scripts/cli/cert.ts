@@ -10,11 +10,11 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { splitPem } from "../../lib/config/configure.ts";
 import { CliError, type Command } from "./command.ts";
 
 /** Checks that a PEM text holds a certificate and the private key that belongs to it. */
-export function checkCertPem(pem: string, source: string): string {
+export async function checkCertPem(pem: string, source: string): Promise<string> {
+  const { splitPem } = await import("../../lib/config/configure.ts");
   let parts: { cert: string; key: string };
   try {
     parts = splitPem(pem);
@@ -48,7 +48,7 @@ export const gencert: Command = {
 ${GENCERT_DAYS} days, and stores both in the cert key. Copy the rc file to every node.`,
   group: "config",
   arity: 0,
-  run(ctx) {
+  async run(ctx) {
     const dir = mkdtempSync(join(tmpdir(), "aemp-gencert-"));
     try {
       const key = join(dir, "key.pem");
@@ -58,11 +58,11 @@ ${GENCERT_DAYS} days, and stores both in the cert key. Copy the rc file to every
         execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-        if (e.code === "ENOENT") throw new CliError("gencert needs the openssl command, which is not in PATH (or use setcert FILE)");
+        if (e.code === "ENOENT") throw new CliError("needs the openssl command, which is not in PATH (or use setcert FILE)");
         const detail = e.stderr?.toString().trim().split("\n")[0] ?? e.message;
-        throw new CliError(`gencert: openssl failed: ${detail}`);
+        throw new CliError(`openssl failed: ${detail}`);
       }
-      ctx.set("cert", checkCertPem(`${readFileSync(key, "utf8")}${readFileSync(crt, "utf8")}`, "the generated certificate"));
+      ctx.set("cert", await checkCertPem(`${readFileSync(key, "utf8")}${readFileSync(crt, "utf8")}`, "the generated certificate"));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -75,14 +75,14 @@ export const setcert: Command = {
   summary: "store a PEM file (private key + certificate; - for stdin)",
   group: "config",
   arity: 1,
-  run(ctx, [file]) {
+  async run(ctx, [file]) {
     let pem: string;
     try {
       pem = readFileSync(file === "-" ? 0 : file, "utf8");
     } catch (err) {
-      throw new CliError(`setcert: cannot read ${file}: ${(err as Error).message}`);
+      throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
     }
-    ctx.set("cert", checkCertPem(pem, file === "-" ? "stdin" : file));
+    ctx.set("cert", await checkCertPem(pem, file === "-" ? "stdin" : file));
   },
 };
 

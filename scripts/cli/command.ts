@@ -154,11 +154,11 @@ export function parseOptions(command: string, args: string[], spec: OptionSpec):
       }
       if (name !== undefined && spec.values?.includes(name)) {
         const v = inline ?? args[++i];
-        if (v === undefined) throw new CliError(`${command}: option --${name} needs a value`);
+        if (v === undefined) throw new CliError(`option --${name} needs a value`);
         values.set(name, v);
         continue;
       }
-      throw new CliError(`${command}: unknown option ${args[i]} (see 'aemp help ${command}')`);
+      throw new CliError(`unknown option ${args[i]} (see 'aemp help ${command}')`);
     }
     positional.push(a);
     if (!spec.anywhere) options = false;
@@ -167,10 +167,10 @@ export function parseOptions(command: string, args: string[], spec: OptionSpec):
 }
 
 /** A number of seconds given on the command line. */
-export function secondsOption(command: string, value: string | undefined, fallback: number): number {
+export function secondsOption(_command: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${command}: --timeout must be a positive number of seconds, received ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0) throw new CliError(`--timeout must be a positive number of seconds, received ${JSON.stringify(value)}`);
   return n;
 }
 

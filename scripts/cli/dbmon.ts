@@ -10,7 +10,6 @@
  * `{"added":{...},"changed":{...},"deleted":[...]}`. Ctrl-C (or SIGTERM) ends it
  * cleanly with exit code 0.
  */
-import { globalService } from "../../lib/global/current.ts";
 import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave } from "./network.ts";
 
@@ -39,6 +38,7 @@ export const dbmon: Command = {
     if ((await Promise.race([joinNetwork(ctx, timeout), stop])) !== undefined) return leave(0);
     const json = flags.has("json");
     let first = true;
+    const { globalService } = await import("../../lib/global/current.ts");
     const unwatch = globalService().watch(family, (content, added, changed, deleted) => {
       if (first) {
         first = false;

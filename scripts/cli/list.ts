@@ -82,7 +82,7 @@ export function listCommands(spec: ListKey): Command[] {
         const [gone] = spec.prepare ? spec.prepare([text]) : [text];
         const list = current(ctx, key);
         const at = list.lastIndexOf(gone);
-        if (at < 0) throw new CliError(`del${singular}: ${JSON.stringify(gone)} is not among the ${key} of ${ctx.where()} (${list.length ? list.join(", ") : "none"})`);
+        if (at < 0) throw new CliError(`${JSON.stringify(gone)} is not among the ${key} of ${ctx.where()} (${list.length ? list.join(", ") : "none"})`);
         list.splice(at, 1);
         ctx.set(key, list);
       },

@@ -7,7 +7,7 @@
  */
 import { nodeOf } from "../../lib/kernel/ids.ts";
 import { mon as monitor } from "../../lib/kernel/mon.ts";
-import { type Command, parseOptions, secondsOption, toJson } from "./command.ts";
+import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave, nodeRequest, portArgument } from "./network.ts";
 
 export const mon: Command = {
@@ -22,7 +22,7 @@ export const mon: Command = {
     const { values, positional } = parseOptions("mon", args, { ...NETWORK_OPTIONS, anywhere: true });
     const timeout = secondsOption("mon", values.get("timeout"), DEFAULT_TIMEOUT);
     const port = portArgument("mon", positional[0]);
-    if (positional.length > 1) throw new Error(`takes one PORT, received ${positional.length} arguments`);
+    if (positional.length > 1) throw new CliError(`takes one PORT, received ${positional.length} arguments`);
     await joinNetwork(ctx, timeout);
     const died = new Promise<unknown[]>((resolve) => monitor(port, (...reason: unknown[]) => resolve(reason)));
     // The mon1 request went out before this one on the same link: once the node

@@ -8,14 +8,16 @@
  * Every wait has a deadline (`--timeout`, 10 s by default) and ends in one clear line
  * saying what did not happen.
  */
-import { configure, resolveConfig, shutdown } from "../../lib/config/configure.ts";
-import { globalService } from "../../lib/global/current.ts";
 import type { QueryKind } from "../../lib/global/global.ts";
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
 import { mon } from "../../lib/kernel/mon.ts";
 import { cal } from "../../lib/kernel/timers.ts";
-import { monNodes } from "../../lib/node/index.ts";
 import { CliError, type Context, type OptionSpec } from "./command.ts";
+
+// The networking modules load only when a command joins a network, so that the
+// configuration commands start fast.
+const configuration = () => import("../../lib/config/configure.ts");
+const globals = () => import("../../lib/global/current.ts");
 
 /** Default deadline of a network command, in seconds. */
 export const DEFAULT_TIMEOUT = 10;
@@ -50,6 +52,7 @@ export async function within<T>(p: Promise<T>, seconds: number, message: string)
  * lookups (`g_find`) and database queries can be answered.
  */
 export async function joinNetwork(ctx: Context, timeout: number): Promise<void> {
+  const [{ configure, resolveConfig }, { globalService }, { monNodes }] = await Promise.all([configuration(), globals(), import("../../lib/node/index.ts")]);
   const options = { profile: "aemp", nodeid: "aemp/%n/%u", binds: [] as string[], force: true };
   const resolved = resolveConfig(options, { data: ctx.rc(), path: ctx.path });
   const seeds = (resolved.values.seeds as string[] | undefined) ?? [];
@@ -72,7 +75,7 @@ export async function joinNetwork(ctx: Context, timeout: number): Promise<void> 
 
 /** Leaves the network and returns `code`. */
 export async function leave(code: number): Promise<number> {
-  await shutdown();
+  await (await configuration()).shutdown();
   return code;
 }
 
@@ -111,8 +114,9 @@ export function nodeRequest(node: string, timeout: number, tag: string, ...args:
 }
 
 /** A database query answered by the global nodes (internal families such as 'l included). */
-export function dbQuery(kind: QueryKind, family: string, timeout: number): Promise<unknown> {
-  return within(globalService().query(kind, family), timeout, `the global node ${globalService().master ?? ""} did not answer within ${timeout} s`);
+export async function dbQuery(kind: QueryKind, family: string, timeout: number): Promise<unknown> {
+  const service = (await globals()).globalService();
+  return within(service.query(kind, family), timeout, `the global node ${service.master ?? ""} did not answer within ${timeout} s`);
 }
 
 /** Checks a port ID argument. */

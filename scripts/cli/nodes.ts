@@ -6,10 +6,12 @@
  * The global nodes forget a node when its link to them drops, so the list is the
  * network as they see it now. With `--check` this command also asks every node for
  * its time (up to 8 at once) and adds `up 0.4ms` or `down (reason)` as seen from here.
+ * A node without listeners (such as another running aemp command) cannot be asked:
+ * it is shown as such.
  */
 import PQueue from "p-queue";
 import { NODE } from "../../lib/kernel/ids.ts";
-import { type Command, parseOptions, secondsOption, toJson } from "./command.ts";
+import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, dbQuery, joinNetwork, leave, nodeRequest } from "./network.ts";
 
 export const nodes: Command = {
@@ -23,7 +25,7 @@ export const nodes: Command = {
   arity: "rest",
   async run(ctx, args) {
     const { flags, values, positional } = parseOptions("nodes", args, { ...NETWORK_OPTIONS, flags: ["check", "json"], anywhere: true });
-    if (positional.length > 0) throw new Error(`takes no arguments, received ${positional.join(" ")}`);
+    if (positional.length > 0) throw new CliError(`takes no arguments, received ${positional.join(" ")}`);
     const timeout = secondsOption("nodes", values.get("timeout"), DEFAULT_TIMEOUT);
     await joinNetwork(ctx, timeout);
     const [l, g] = (await Promise.all([dbQuery("g_db_family", "'l", timeout), dbQuery("g_db_family", "'g", timeout)])) as Record<string, unknown>[];
@@ -36,7 +38,7 @@ export const nodes: Command = {
     if (flags.has("check")) {
       const queue = new PQueue({ concurrency: 8 });
       await queue.addAll(
-        ids.map((id) => async () => {
+        ids.filter((id) => info[id].addresses.length > 0).map((id) => async () => {
           const started = performance.now();
           try {
             await nodeRequest(id, Math.min(timeout, 5), "time");
@@ -54,7 +56,7 @@ export const nodes: Command = {
       const width = Math.max(0, ...ids.map((id) => id.length)) + 2;
       for (const id of ids) {
         const n = info[id];
-        const state = n.up === undefined ? "" : n.up ? `  up ${n.rtt}ms` : `  down (${n.error})`;
+        const state = n.addresses.length === 0 ? "  (no listener: reached only through its own links)" : n.up === undefined ? "" : n.up ? `  up ${n.rtt}ms` : `  down (${n.error})`;
         ctx.io.out(`${id.padEnd(width)}${n.addresses.join(",") || "-"}${n.global ? "  global" : ""}${state}\n`);
       }
     }

@@ -10,7 +10,6 @@
  * peers see the links end and fire their monitors) and exits 0; a second signal ends
  * it at once. A profile named on the command line must exist in the file.
  */
-import { configure } from "../../lib/config/configure.ts";
 import { info } from "../../lib/log.ts";
 import { type Command } from "./command.ts";
 import { parseConfigureArgs } from "./config-args.ts";
@@ -28,9 +27,21 @@ the file), or any key of 'aemp set'. Prints "NODEID listening on ADDRESS..." whe
   async run(ctx, args) {
     const options = parseConfigureArgs(args);
     if (options.profile !== undefined && !options.norc) ctx.existingProfile(options.profile);
-    else if (!options.norc) ctx.rc();
     const stop = interrupted();
-    const { nodeId, addresses, profile } = await configure(options);
+    const { configure, resolveConfig, shutdown } = await import("../../lib/config/configure.ts");
+    const planned = resolveConfig(options, options.norc ? null : { data: ctx.rc(), path: ctx.path }).values;
+    if (planned.secret === undefined && planned.cert === undefined) {
+      ctx.io.err("aemp run: warning: no secret and no certificate are configured, so no other node can connect (aemp gensecret)\n");
+    }
+    let result;
+    try {
+      result = await configure(options);
+    } catch (err) {
+      // A service that failed to start: leave the network before reporting it.
+      await shutdown();
+      throw err;
+    }
+    const { nodeId, addresses, profile } = result;
     ctx.io.out(`${nodeId} listening on ${addresses.length > 0 ? addresses.join(" ") : "nothing (no binds)"} (profile ${profile})\n`);
     const signal = await stop;
     info(`${signal}: shutting down`);

@@ -22,7 +22,7 @@ export const setsecret: Command = {
   group: "config",
   arity: 1,
   run(ctx, [secret]) {
-    if (secret === "") throw new CliError("setsecret: the secret must not be empty (delsecret removes it)");
+    if (secret === "") throw new CliError("the secret must not be empty (delsecret removes it)");
     ctx.set("secret", secret);
   },
 };

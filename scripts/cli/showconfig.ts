@@ -5,14 +5,14 @@
  * The profile defaults to the one selected with `profile NAME`, else the host name.
  */
 import { X509Certificate } from "node:crypto";
-import { CONFIG_DEFAULTS, resolveConfig, splitPem } from "../../lib/config/configure.ts";
+import type { splitPem as SplitPem } from "../../lib/config/configure.ts";
 import { CONFIG_KEYS } from "../../lib/config/rc.ts";
 import { type Command, parseOptions, toJson } from "./command.ts";
 import { parseConfigureArgs } from "./config-args.ts";
 
-const ORDER = ["nodeid", "secret", "cert", "binds", "seeds", "services", "module_roots", ...Object.keys(CONFIG_DEFAULTS)];
+const FIRST = ["nodeid", "secret", "cert", "binds", "seeds", "services", "module_roots"];
 
-function certSummary(pem: string): string {
+function certSummary(pem: string, splitPem: typeof SplitPem): string {
   try {
     const x509 = new X509Certificate(splitPem(pem).cert);
     return `<certificate ${x509.subject.replace(/\n/g, ", ")}, SHA-256 ${x509.fingerprint256}, valid until ${x509.validTo}>`;
@@ -27,14 +27,15 @@ export const showconfig: Command = {
   summary: "print the effective configuration of a profile, and where each value comes from",
   group: "profile",
   arity: "rest",
-  run(ctx, args) {
+  async run(ctx, args) {
+    const { CONFIG_DEFAULTS, resolveConfig, splitPem } = await import("../../lib/config/configure.ts");
     const { flags, positional } = parseOptions("showconfig", args, { flags: ["json"], anywhere: true });
     const profile = positional.length % 2 === 1 ? positional.shift() : ctx.profile;
     const options = parseConfigureArgs(positional);
     if (profile !== undefined) options.profile = profile;
     const resolved = resolveConfig(options, options.norc ? null : { data: ctx.rc(), path: ctx.path });
     const values: Record<string, unknown> = { nodeid: `${resolved.profile}/`, ...CONFIG_DEFAULTS, ...resolved.values };
-    const keys = [...new Set([...ORDER, ...Object.keys(values)])].filter((k) => values[k] !== undefined);
+    const keys = [...new Set([...FIRST, ...Object.keys(CONFIG_DEFAULTS), ...Object.keys(values)])].filter((k) => values[k] !== undefined);
     if (flags.has("json")) {
       ctx.io.out(`${toJson(Object.fromEntries(keys.map((k) => [k, values[k]])), 2)}\n`);
       return 0;
@@ -46,7 +47,7 @@ export const showconfig: Command = {
       let origin = resolved.origins[key] ?? "default";
       if (key === "nodeid" && resolved.values.nodeid === undefined) origin = "default: PROFILE/ + random";
       if (CONFIG_KEYS[key] === undefined) origin += ", not used by this implementation";
-      return [key, key === "cert" && typeof v === "string" ? certSummary(v) : toJson(v), origin];
+      return [key, key === "cert" && typeof v === "string" ? certSummary(v, splitPem) : toJson(v), origin];
     });
     const kw = Math.max(...rows.map((r) => r[0].length)) + 2;
     const vw = Math.min(48, Math.max(...rows.map((r) => r[1].length))) + 1;

@@ -10,13 +10,14 @@
  *     seed/x -> node/a, node/b
  *     node/c (unreachable: connect timeout)
  *     perl/d (links unknown: it does not answer aemp_links)
+ *     aemp/host/e (no listener: not asked)
  * With `--dot`, an undirected Graphviz graph (`aemp trace seed --dot | dot -Tsvg`).
  * Exit code 1 if NODE itself cannot be reached.
  */
 import PQueue from "p-queue";
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
 import { CliError, type Command, parseOptions, secondsOption } from "./command.ts";
-import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, joinNetwork, leave, nodeRequest } from "./network.ts";
+import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, dbQuery, joinNetwork, leave, nodeRequest } from "./network.ts";
 
 interface Visit {
   links?: string[];
@@ -37,12 +38,20 @@ async function visit(node: string, timeout: number): Promise<Visit> {
   }
 }
 
-/** Walks the graph from `start`. */
-export async function walk(start: string, timeout: number, concurrency = 8): Promise<Map<string, Visit>> {
+/**
+ * Walks the graph from `start`. Nodes known (in `listeners`, the 'l family) to have
+ * no listener cannot be connected to and are not asked.
+ */
+export async function walk(start: string, timeout: number, listeners: Record<string, unknown> = {}, concurrency = 8): Promise<Map<string, Visit>> {
   const found = new Map<string, Visit>();
+  const silent = (node: string): boolean => Array.isArray(listeners[node]) && (listeners[node] as unknown[]).length === 0;
   const queue = new PQueue({ concurrency });
   const enqueue = (node: string): void => {
     if (found.has(node)) return;
+    if (silent(node)) {
+      found.set(node, { problem: "no listener: not asked" });
+      return;
+    }
     found.set(node, {});
     void queue.add(async () => {
       const v = await visit(node, timeout);
@@ -96,7 +105,8 @@ export const trace: Command = {
     const start = nodeOf(positional[0]);
     const timeout = secondsOption("trace", values.get("timeout"), DEFAULT_TIMEOUT);
     await joinNetwork(ctx, timeout);
-    const graph = await walk(start, timeout);
+    const listeners = ((await dbQuery("g_db_family", "'l", timeout)) ?? {}) as Record<string, unknown>;
+    const graph = await walk(start, timeout, listeners);
     const first = graph.get(start)!;
     if (first.problem?.startsWith("unreachable")) throw new CliError(`cannot trace from ${start}: ${first.problem.replace(/^unreachable: /, "")}`);
     ctx.io.out(flags.has("dot") ? toDot(graph) : toText(graph));
