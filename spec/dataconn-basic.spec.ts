@@ -168,6 +168,21 @@ test("remote - an init that throws closes the peer's end: ours ends", async () =
   await closed(mine);
 });
 
+test("remote - a peer without a listener is asked to dial back", async () => {
+  const listenerless = await startStreamNode({ seeds: [addresses[0]], binds: [] }, "listenerless");
+  const d = deferred<void>();
+  const stop = globalService().watch("'l", (family) => {
+    if (listenerless.nodeId in family) d.resolve();
+  });
+  await waitFor(d.promise, 5000, "the listenerless node in 'l").finally(stop);
+  assert.equal(listenerless.addresses, []);
+  const mine = await open(listenerless.nodeId, "spec::echo").conn;
+  const echoed = readAll(mine);
+  mine.end("round trip through a link the other side dialled");
+  assert.is((await echoed).toString(), "round trip through a link the other side dialled");
+  await listenerless.kill();
+});
+
 test("remote - an init the peer has not registered: the port dies with the peer's reason", async () => {
   const { conn, death } = open(peer.nodeId, "spec::nope");
   const err = (await rejects(conn, { instanceOf: DataConnError, code: "ERR_DATACONN" }, 5000)) as DataConnError;
