@@ -1,5 +1,5 @@
-// Three global nodes (each lists all three as seeds, itself included) and three slaves,
-// each knowing two of the globals. The globals mirror each other's databases; after a
+// Three global nodes (each lists all three as seeds, itself included), three slaves
+// each knowing two of the globals, and one slave knowing only one. The globals mirror each other's databases; after a
 // global is killed and restarted on its address, or a link between two globals is cut
 // and comes back, every global node holds the same content again and the slaves'
 // monitors saw the changes.
@@ -14,6 +14,8 @@ let G: TestNode[];
 let A: TestNode;
 let B: TestNode;
 let C: TestNode;
+/** A slave that knows only one global node (G[1]). */
+let D: TestNode;
 
 const F = "gl::family";
 
@@ -52,6 +54,7 @@ test.before(async () => {
     seeds = ports.map((p) => `127.0.0.1:${p}`);
     G = await Promise.all([0, 1, 2].map(startGlobal));
     [A, B, C] = await Promise.all(["a", "b", "c"].map((name, i) => startDbNode({ seeds: [seeds[i], seeds[(i + 1) % 3]] }, { name })));
+    D = await startDbNode({ seeds: [seeds[1]] }, { name: "d" });
     for (const n of [A, B, C]) await masterOf(n, G.map((g) => g.nodeId));
   } catch (err) {
     console.error("db-globals setup failed:", err);
@@ -87,17 +90,22 @@ test("mirror - three global nodes hold the entries of every slave; each slave's 
 });
 
 test("heal - a global node killed and restarted on its address: everything converges again", async () => {
-  // Kill B's master (B and any other slave of it fail over to their other seed). While
-  // it is down, A and B change things.
-  const old = await masterOf(B, G.map((g) => g.nodeId));
-  const x = G.findIndex((g) => g.nodeId === old);
-  await G[x].kill();
-  await masterOf(B, G.filter((_, i) => i !== x).map((g) => g.nodeId));
+  await D.call("dbSet", { family: F, key: "d1", value: "before" });
+  await converged(F, { a: 1, b: 2, d1: "before" });
+  // Kill G[1]: its slaves with another seed fail over; D, which knows only G[1], is
+  // left without a master. While G[1] is down, A, B and D change things.
+  await G[1].kill();
+  for (const n of [A, B, C]) await masterOf(n, [G[0].nodeId, G[2].nodeId]);
+  await eventually(async () => assert.is((await stateOf(D)).master, null), 5000, "D to be without a master");
   await A.call("dbSet", { family: F, key: "during", value: "x" });
   await A.call("dbDel", { family: F, keys: ["a"] });
   await B.call("dbSet", { family: F, key: "b2", value: "while down" });
-  G[x] = await startGlobal(x);
-  const expected = { b: 2, b2: "while down", during: "x" };
+  await D.call("dbSet", { family: F, key: "d2", value: "no master" });
+  // D's entry came through the dead global: the others dropped it.
+  await mA.until((c) => c.deleted.includes("d1"), 5000, "D's entry to vanish from A's view");
+  G[1] = await startGlobal(1);
+  await masterOf(D, [G[1].nodeId]);
+  const expected = { b: 2, b2: "while down", during: "x", d1: "before", d2: "no master" };
   await converged(F, expected);
   await sees(mA, expected, "A's view after the heal");
   await sees(mB, expected, "B's view after the heal");
@@ -125,7 +133,7 @@ test("heal - a cut link between two global nodes comes back and they converge", 
   await Y.node.call("dbSet", { family: F, key: "y2", value: "cut" });
   await X.node.call("dbSet", { family: F, key: "x2", value: "cut too" });
   await GX.event((e) => e.ev === "node" && e.nodeId === GY.nodeId && e.up === true, 10_000, `the link between ${GX.name} and ${GY.name} to come back`);
-  const expected = { b: 2, b2: "while down", during: "x", y1: "before", y2: "cut", x2: "cut too" };
+  const expected = { b: 2, b2: "while down", during: "x", d1: "before", d2: "no master", y1: "before", y2: "cut", x2: "cut too" };
   await converged(F, expected);
   await sees(mA, expected, "A's view after the cut");
   await sees(mB, expected, "B's view after the cut");
