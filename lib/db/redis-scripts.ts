@@ -50,31 +50,39 @@ end
 `;
 
 /**
- * set: KEYS seq, nodes, family hash, owner index; ARGV owner, key, value, family,
- * channel, body. Returns 0 (and changes nothing) when the owner holds no lease.
+ * write: this node's sets and deletes, batched. KEYS seq, nodes; ARGV prefix, owner,
+ * then the operations: `s FAMILY KEY VALUE BODY` or `d FAMILY BODY N KEY...`. Each one
+ * takes its own sequence number and notification. Returns 0 (and changes nothing)
+ * when the owner holds no lease: it must sync instead.
  */
-export const SET = `${COMMON}
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local seq = fmt(redis.call('INCR', KEYS[1]))
-redis.call('HSET', KEYS[3], ARGV[1] .. '#' .. ARGV[2], seq .. ' ' .. ARGV[3])
-redis.call('SADD', KEYS[4], ARGV[4] .. '#' .. ARGV[2])
-redis.call('PUBLISH', ARGV[5], seq .. ' s ' .. ARGV[6])
-return 1
-`;
-
-/**
- * del: KEYS seq, nodes, family hash, owner index; ARGV owner, family, channel, body,
- * keys... Returns 0 (and changes nothing) when the owner holds no lease.
- */
-export const DEL = `${COMMON}
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local n = 0
-for i = 5, #ARGV do
-  n = n + redis.call('HDEL', KEYS[3], ARGV[1] .. '#' .. ARGV[i])
-  redis.call('SREM', KEYS[4], ARGV[2] .. '#' .. ARGV[i])
-end
-if n > 0 then
-  redis.call('PUBLISH', ARGV[3], fmt(redis.call('INCR', KEYS[1])) .. ' d ' .. ARGV[4])
+export const WRITE = `${COMMON}
+local P, owner = ARGV[1], ARGV[2]
+if not redis.call('ZSCORE', KEYS[2], owner) then return 0 end
+local idx = P .. 'o:' .. owner
+local i = 3
+while i <= #ARGV do
+  local op, fam = ARGV[i], ARGV[i + 1]
+  local fk, channel = P .. 'f:' .. fam, P .. 'c:' .. fam
+  if op == 's' then
+    local key, value, body = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    local seq = fmt(redis.call('INCR', KEYS[1]))
+    redis.call('HSET', fk, owner .. '#' .. key, seq .. ' ' .. value)
+    redis.call('SADD', idx, fam .. '#' .. key)
+    redis.call('PUBLISH', channel, seq .. ' s ' .. body)
+    i = i + 5
+  else
+    local body, n = ARGV[i + 2], tonumber(ARGV[i + 3])
+    local removed = 0
+    for j = 1, n do
+      local key = ARGV[i + 3 + j]
+      removed = removed + redis.call('HDEL', fk, owner .. '#' .. key)
+      redis.call('SREM', idx, fam .. '#' .. key)
+    end
+    if removed > 0 then
+      redis.call('PUBLISH', channel, fmt(redis.call('INCR', KEYS[1])) .. ' d ' .. body)
+    end
+    i = i + 4 + n
+  end
 end
 return 1
 `;

@@ -54,7 +54,7 @@ import { DbUnavailableError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { debug, error as logError, info, warn } from "../log.ts";
 import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
-import { DEL, SET, SNAPSHOT, SYNC, TICK } from "./redis-scripts.ts";
+import { SNAPSHOT, SYNC, TICK, WRITE } from "./redis-scripts.ts";
 
 type Family = Record<string, unknown>;
 
@@ -66,6 +66,8 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** Buffered notifications per monitor while its family is being read, at most. */
 const BUFFER_LIMIT = 100_000;
+/** Operations per write script, at most (writes made in one tick go together). */
+const WRITE_BATCH = 1000;
 
 export interface RedisBackendOptions {
   /** Seconds: the lease (see the module comment). Default 10; renewed every lease / 4. */
@@ -128,11 +130,10 @@ interface Snapshot {
   dead: Set<string>;
 }
 
-type Script = "aempSet" | "aempDel" | "aempSync" | "aempTick" | "aempSnapshot";
+type Script = "aempWrite" | "aempSync" | "aempTick" | "aempSnapshot";
 
 const SCRIPTS: Record<Script, { numberOfKeys: number; lua: string }> = {
-  aempSet: { numberOfKeys: 4, lua: SET },
-  aempDel: { numberOfKeys: 4, lua: DEL },
+  aempWrite: { numberOfKeys: 2, lua: WRITE },
   aempSync: { numberOfKeys: 2, lua: SYNC },
   aempTick: { numberOfKeys: 2, lua: TICK },
   aempSnapshot: { numberOfKeys: 3, lua: SNAPSHOT },
@@ -204,6 +205,9 @@ export class RedisBackend implements DbBackend {
   private timer: NodeJS.Timeout | undefined;
   private syncRunning = false;
   private syncAgain = false;
+  /** Sets and deletes waiting for the end of the tick (arguments of the write script). */
+  private pending: (string | number)[][] = [];
+  private flushQueued = false;
   private subGeneration = 0;
 
   constructor(createClient: RedisClientFactory, options: RedisBackendOptions = {}) {
@@ -243,10 +247,6 @@ export class RedisBackend implements DbBackend {
     return `${this.prefix}c:${family}`;
   }
 
-  private indexKey(owner: string): string {
-    return `${this.prefix}o:${owner}`;
-  }
-
   private run(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     const fn = (this.cmd as unknown as Record<Script, (...a: (string | number)[]) => Promise<unknown>>)[script];
     return fn.call(this.cmd, ...keys, ...args);
@@ -259,9 +259,7 @@ export class RedisBackend implements DbBackend {
     let fam = this.local.get(family);
     if (fam === undefined) this.local.set(family, (fam = new Map()));
     fam.set(key, text);
-    if (!this.cmdReady) return;
-    const body = JSON.stringify({ o: this.owner, k: key, v: text });
-    this.write(this.run("aempSet", [this.seqKey, this.nodesKey, this.familyKey(family), this.indexKey(this.owner)], [this.owner, key, text, family, this.channelOf(family), body]));
+    if (this.cmdReady) this.queueWrite(["s", family, key, text, JSON.stringify({ o: this.owner, k: key, v: text })]);
   }
 
   localDel(family: string, keys: string[]): void {
@@ -269,12 +267,35 @@ export class RedisBackend implements DbBackend {
     if (fam === undefined) return;
     const gone = keys.filter((k) => fam.delete(k));
     if (fam.size === 0) this.local.delete(family);
-    if (gone.length === 0 || !this.cmdReady) return;
-    const body = JSON.stringify({ o: this.owner, d: gone });
-    this.write(this.run("aempDel", [this.seqKey, this.nodesKey, this.familyKey(family), this.indexKey(this.owner)], [this.owner, family, this.channelOf(family), body, ...gone]));
+    if (gone.length > 0 && this.cmdReady) this.queueWrite(["d", family, JSON.stringify({ o: this.owner, d: gone }), gone.length, ...gone]);
   }
 
-  /** A set or delete: 0 means our lease was gone (rewrite everything); a failure is healed by the rewrite on reconnect. */
+  /**
+   * Writes go out at the end of the tick, many in one script: a loop of n `dbSet`s is
+   * one round trip (in batches of WRITE_BATCH), not n. Anything that reads from Redis
+   * flushes first, so it sees them.
+   */
+  private queueWrite(op: (string | number)[]): void {
+    this.pending.push(op);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.pending.length === 0) return;
+    const ops = this.pending;
+    this.pending = [];
+    if (!this.cmdReady) return; // the sync after reconnecting writes everything
+    for (let i = 0; i < ops.length; i += WRITE_BATCH) {
+      const args: (string | number)[] = [this.prefix, this.owner];
+      for (const op of ops.slice(i, i + WRITE_BATCH)) args.push(...op);
+      this.write(this.run("aempWrite", [this.seqKey, this.nodesKey], args));
+    }
+  }
+
+  /** A write: 0 means our lease was gone (rewrite everything); a failure is healed by the rewrite on reconnect. */
   private write(done: Promise<unknown>): void {
     done.then(
       (ok) => {
@@ -316,6 +337,7 @@ export class RedisBackend implements DbBackend {
   }
 
   private syncOwner(leaseMs: number): Promise<unknown> {
+    this.pending = []; // the sync writes the whole state
     const args: (string | number)[] = [this.prefix, this.owner, leaseMs, leaseMs > 0 ? this.local.size : 0];
     if (leaseMs > 0) {
       for (const [family, entries] of this.local) {
@@ -356,9 +378,10 @@ export class RedisBackend implements DbBackend {
     if (this.closed) return;
     this.cmdReady = true;
     this.everReady = true;
+    // Our entries first: every command after this one sees them.
+    this.requestSync();
     for (const w of this.firstConnection) w.resolve();
     this.firstConnection.clear();
-    this.requestSync();
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(this.leaseMs / 4)));
       this.timer.unref();
@@ -447,6 +470,7 @@ export class RedisBackend implements DbBackend {
 
   private async snapshot(family: string): Promise<Snapshot> {
     await this.available();
+    this.flush();
     let reply: unknown;
     try {
       reply = await this.run("aempSnapshot", [this.familyKey(family), this.seqKey, this.nodesKey], []);
