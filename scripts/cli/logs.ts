@@ -13,7 +13,7 @@
  * produce while we listen: records above a node's own level are sent, not printed
  * there. This aemp process's own records are left out.
  */
-import { type CaughtLog, catchLogs } from "../../lib/log-catcher.ts";
+import type { CaughtLog } from "../../lib/log-catcher.ts";
 import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave } from "./network.ts";
 
@@ -59,6 +59,8 @@ export const logs: Command = {
     const stop = interrupted();
     if ((await Promise.race([joinNetwork(ctx, timeout), stop])) !== undefined) return leave(0);
     const print = (r: CaughtLog): void => ctx.io.out(json ? `${toJson(r)}\n` : formatLog(r));
+    // Loaded here, as the other network commands load theirs: configuration commands start fast.
+    const { catchLogs } = await import("../../lib/log-catcher.ts");
     const catcher = catchLogs(level, print, { self: false, backlog: true });
     const silent = await Promise.race([catcher.settled(timeout), stop.then(() => [])]);
     if (silent.length > 0) ctx.io.err(`no answer from ${silent.join(", ")} within ${timeout} s (not an aemp-ts node, or unreachable)\n`);
