@@ -143,6 +143,8 @@ interface NodeState {
 /**
  * Collects the log records at or under `level` (1..9) of every node in the network,
  * present and joining later, and calls `cb` with each (see the module comment).
+ * Nodes are found in the `'l` family, so a process that never calls `configure` (and
+ * so is in no network, and not in `'l` either) catches nothing.
  *
  * ```ts
  * using catcher = catchLogs(7, (r) => console.log(`${r.node} <${r.level}> ${r.text}`));
