@@ -170,7 +170,7 @@ test("cli errors - a corrupt rc file is named, never replaced by defaults", asyn
 });
 
 test("cli executable - runs as itself from any directory, also through a link as node_modules/.bin/aemp", async () => {
-  assert.match(await aempOk(rc, ["--version"], { executable: AEMP, cwd: rc.dir }), /^aemp \d/);
+  assert.match(await aempOk(rc, ["--version"], { executable: AEMP, cwd: rc.dir }), /^aemp \d+\.\d+\.\d+\n$/);
   const bin = join(rc.dir, "node_modules", ".bin");
   mkdirSync(bin, { recursive: true });
   symlinkSync(AEMP, join(bin, "aemp"));
@@ -185,16 +185,14 @@ test("cli help - overview, one command, unknown commands print help and fail", a
   }
   assert.ok(overview.includes(rc.path), "names the rc file");
   assert.is(await aempOk(rc, []), overview);
-  const one = await aempOk(rc, ["help", "trace"]);
-  assert.match(one, /^Usage: aemp trace NODE \[--dot\]/);
-  assert.match(await aempOk(rc, ["help", "seeds"]), /^Usage: aemp setseeds/);
+  const one = await aempOk(rc, ["help", "seeds"]);
+  assert.match(one, /^Usage: aemp setseeds HOST:PORT,\.\.\.\n\nSet the seeds .*\nAlso spelled: seeds\.\n$/);
   const unknown = await aemp(rc, ["frobnicate"]);
   assert.is(unknown.code, 1);
   assert.match(unknown.stderr, /^aemp: unknown command 'frobnicate'\n\naemp: configure, run/);
   assert.is(unknown.stdout, "");
   const bad = await aemp(rc, ["help", "frobnicate"]);
   assert.is(bad.code, 1);
-  assert.match(await aempOk(rc, ["--version"]), /^aemp \d+\.\d+\.\d+\n$/);
 });
 
 test.run();

@@ -38,8 +38,8 @@ export const dbmon: Command = {
     if ((await Promise.race([joinNetwork(ctx, timeout), stop])) !== undefined) return leave(0);
     const json = flags.has("json");
     let first = true;
-    const { globalService } = await import("../../lib/global/current.ts");
-    const unwatch = globalService().watch(family, (content, added, changed, deleted) => {
+    const { dbBackend } = await import("../../lib/db/backend.ts");
+    const unwatch = dbBackend().watch(family, (content, added, changed, deleted) => {
       if (first) {
         first = false;
         ctx.io.err(`following ${family} (Ctrl-C to stop)\n`);
@@ -54,7 +54,7 @@ export const dbmon: Command = {
       for (const k of changed) text += `= ${k} ${toJson(content[k])}\n`;
       for (const k of deleted) text += `- ${k}\n`;
       ctx.io.out(text);
-    });
+    }, (status) => ctx.io.err(status.up ? "the database is back\n" : `the database is unreachable: ${status.error.message}\n`));
     await stop;
     unwatch();
     return leave(0);

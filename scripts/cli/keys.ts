@@ -42,10 +42,18 @@ export function delKey(ctx: Context, key: string): void {
   ctx.del(key);
 }
 
+const KEY_TABLE = Object.entries(CONFIG_KEYS)
+  .map(([key, spec]) => `  ${key.padEnd(18)}${spec.expected}`)
+  .join("\n");
+
 export const set: Command = {
   name: "set",
   usage: "KEY VALUE",
   summary: "set any configuration key (see the key list below)",
+  help: `Lists are a JSON array or items separated by commas; booleans 1/0 (true/false,
+yes/no, on/off). AEMP's spelling setKEY VALUE works too. Keys and their values:
+${KEY_TABLE}
+(cert is set with setcert FILE or gencert; parent only in a profile.)`,
   group: "protocol",
   arity: 2,
   run(ctx, [key, value]) {

@@ -1,14 +1,14 @@
 /**
  * How the network commands (`snd`, `cal`, `mon`, `nodes`, `db`, `dbmon`, `trace`,
- * `ping`) join a network: as a short-lived node `aemp/HOST/RANDOM` with no listeners,
- * configured from the rc file (profile `aemp`, so its settings can be tuned apart,
- * with the file's top level, e.g. its secret and seeds, as usual). It is ready once
- * one of its seeds has become its master.
+ * `ping`) join a network: as a short-lived node `aemp/HOST/RANDOM` with no listeners
+ * and no services, configured from the rc file otherwise (its top level, e.g. the
+ * secret and seeds, and a profile `aemp` if there is one, to tune it apart). It is
+ * ready once one of its seeds has become its master.
  *
  * Every wait has a deadline (`--timeout`, 10 s by default) and ends in one clear line
  * saying what did not happen.
  */
-import type { QueryKind } from "../../lib/global/global.ts";
+import type { QueryKind } from "../../lib/db/backend.ts";
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
 import { mon } from "../../lib/kernel/mon.ts";
 import { cal } from "../../lib/kernel/timers.ts";
@@ -18,6 +18,7 @@ import { CliError, type Context, type OptionSpec } from "./command.ts";
 // configuration commands start fast.
 const configuration = () => import("../../lib/config/configure.ts");
 const globals = () => import("../../lib/global/current.ts");
+const backends = () => import("../../lib/db/backend.ts");
 
 /** Default deadline of a network command, in seconds. */
 export const DEFAULT_TIMEOUT = 10;
@@ -53,10 +54,14 @@ export async function within<T>(p: Promise<T>, seconds: number, message: string)
  */
 export async function joinNetwork(ctx: Context, timeout: number): Promise<void> {
   const [{ configure, resolveConfig }, { globalService }, { monNodes }] = await Promise.all([configuration(), globals(), import("../../lib/node/index.ts")]);
-  const options = { profile: "aemp", nodeid: "aemp/%n/%u", binds: [] as string[], force: true };
+  // Forced: the file's top level may name a node ID, binds or services meant for real
+  // nodes; this short-lived one takes the rest (secret, cert, seeds, timeouts) from it.
+  const options = { profile: "aemp", nodeid: "aemp/%n/%u", binds: [] as string[], services: [] as string[], force: true };
   const resolved = resolveConfig(options, { data: ctx.rc(), path: ctx.path });
   const seeds = (resolved.values.seeds as string[] | undefined) ?? [];
-  if (seeds.length === 0) throw new CliError(`no seeds are configured in ${ctx.path}; add one with: aemp addseed HOST:PORT`);
+  // With a Redis database, nodes find each other (and the database) there: no seeds needed.
+  const redis = typeof resolved.values.db === "string" && resolved.values.db !== "global";
+  if (seeds.length === 0 && !redis) throw new CliError(`no seeds are configured in ${ctx.path}; add one with: aemp addseed HOST:PORT`);
   if (resolved.values.secret === undefined && resolved.values.cert === undefined) {
     throw new CliError(`no secret is configured in ${ctx.path}; make one with: aemp gensecret (and use the same file on every node)`);
   }
@@ -70,6 +75,7 @@ export async function joinNetwork(ctx: Context, timeout: number): Promise<void> 
     const watch = monNodes(() => setImmediate(check));
   });
   await configure(options);
+  if (redis) return;
   await within(ready, timeout, `could not join the network through ${seeds.join(", ")} within ${timeout} s: is a seed running there, with the same secret? (AEMP_VERBOSE=8 shows the attempts)`);
 }
 
@@ -113,10 +119,15 @@ export function nodeRequest(node: string, timeout: number, tag: string, ...args:
   return Promise.race([answered, failure.promise]).finally(() => failure.cancel());
 }
 
-/** A database query answered by the global nodes (internal families such as 'l included). */
+/**
+ * A database query, answered by the global nodes (or Redis, if configured); internal
+ * families such as 'l can be read too.
+ */
 export async function dbQuery(kind: QueryKind, family: string, timeout: number): Promise<unknown> {
-  const service = (await globals()).globalService();
-  return within(service.query(kind, family), timeout, `the global node ${service.master ?? ""} did not answer within ${timeout} s`);
+  const backend = (await backends()).dbBackend();
+  const master = (await globals()).globalService().master;
+  const who = backend === (await globals()).globalService() ? `the global node ${master ?? ""}` : "the database";
+  return within(backend.query(kind, family), timeout, `${who} did not answer within ${timeout} s`);
 }
 
 /** Checks a port ID argument. */

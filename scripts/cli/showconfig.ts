@@ -25,6 +25,11 @@ export const showconfig: Command = {
   name: "showconfig",
   usage: "[PROFILE] [KEY VALUE...] [--json]",
   summary: "print the effective configuration of a profile, and where each value comes from",
+  help: `PROFILE defaults to the one chosen with 'profile NAME' before, else the host name.
+KEY VALUE pairs are configure() arguments, as for 'aemp run' (norc 1, force 1 too), so
+'aemp showconfig seed nodeid x' shows what 'aemp run profile seed nodeid x' would use.
+The certificate is shown by its fingerprint.
+  --json                  print the values as one JSON object`,
   group: "profile",
   arity: "rest",
   async run(ctx, args) {
