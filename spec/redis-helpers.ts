@@ -146,7 +146,8 @@ export function freshMockHost(): string {
 
 /** A RedisBackend over ioredis-mock at `host` (see `freshMockHost`). */
 export function mockBackend(host: string, owner: string, options: RedisBackendOptions = {}): RedisBackend {
-  return new RedisBackend(() => new RedisMock({ host, port: 6379 }) as unknown as Redis, { owner, name: `mock ${host}`, ...options });
+  // ioredis-mock's TIME mixes a rounded wall clock with hrtime: leases use ours.
+  return new RedisBackend(() => new RedisMock({ host, port: 6379 }) as unknown as Redis, { owner, name: `mock ${host}`, clock: "local", ...options });
 }
 
 /** A RedisBackend over ioredis at `url`, as configure opens it. */
@@ -157,6 +158,15 @@ export function realBackend(url: string, owner: string, options: RedisBackendOpt
 /** A plain client on the mock database at `host`, to look at or tamper with it. */
 export function mockClient(host: string): Redis {
   return new RedisMock({ host, port: 6379 }) as unknown as Redis;
+}
+
+/**
+ * Connects an ioredis-mock client again after `disconnect()` (the mock keeps its
+ * subscriber flag across a disconnect and would refuse).
+ */
+export function reconnectMock(client: Redis): void {
+  (client as unknown as { subscriberMode: boolean }).subscriberMode = false;
+  void client.connect();
 }
 
 /** The backend's two connections (to cut one in a spec). */

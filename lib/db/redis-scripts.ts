@@ -7,6 +7,10 @@
  * integers): numbers that may be large are made floats (`* 1000.0`) and printed with
  * `string.format`, never with `..` (which would print `1.0` under 5.3).
  *
+ * The scripts that need the time (sync, tick, snapshot) take the caller's clock in
+ * milliseconds as ARGV[1], or '' to use Redis' TIME (the default: one clock for all
+ * nodes; ioredis-mock's TIME is not usable, so specs over the mock pass theirs).
+ *
  * Notification messages, on channel `PREFIX c:FAMILY`: `SEQ KIND BODY` with KIND
  * `s` (set: JSON `{o, k, v}`), `d` (delete: `{o, d: [keys]}`), `r` (the owner's entries
  * in the family are now exactly `{o, r: [[key, value], ...]}`) or `g` (every entry of
@@ -16,7 +20,10 @@
 const COMMON = `
 if redis.replicate_commands then redis.replicate_commands() end
 local function fmt(n) return string.format('%d', n) end
+-- ARGV[1] of the scripts that need the time: the caller's clock (ms), or '' for Redis' own.
+local CLOCK = nil
 local function now_ms()
+  if CLOCK then return CLOCK end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
 end
@@ -90,18 +97,19 @@ return 1
 /**
  * sync: makes the owner's entries in Redis exactly the given ones and renews its lease
  * (lease 0: removes the owner altogether). An entry whose value did not change keeps
- * its sequence number. KEYS seq, nodes; ARGV prefix, owner, leaseMs, nFamilies, then per
- * family: family, body, nEntries, then key, value per entry. Then sweeps.
+ * its sequence number. KEYS seq, nodes; ARGV clock, prefix, owner, leaseMs, nFamilies, then per
+ * family: family, body, nEntries, then key, value per entry (all after the clock). Then sweeps.
  */
 export const SYNC = `${COMMON}
-local P, owner, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+CLOCK = tonumber(ARGV[1])
+local P, owner, lease = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local idx = P .. 'o:' .. owner
 local stale = {}
 for _, m in ipairs(redis.call('SMEMBERS', idx)) do stale[m] = true end
-local i = 5
+local i = 6
 local listed = {}
 local seqs = {}
-for f = 1, tonumber(ARGV[4]) do
+for f = 1, tonumber(ARGV[5]) do
   local fam, body, count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
   local fk = P .. 'f:' .. fam
@@ -156,24 +164,26 @@ return sweep(P, KEYS[1], KEYS[2], 100)
 
 /**
  * tick: renews the owner's lease if it still holds one, then sweeps expired owners.
- * KEYS seq, nodes; ARGV prefix, owner, leaseMs. Returns 0 when the owner had lost its
- * lease (its entries were swept: it must sync), else 1.
+ * KEYS seq, nodes; ARGV clock, prefix, owner, leaseMs. Returns 0 when the owner had lost
+ * its lease (its entries were swept: it must sync), else 1.
  */
 export const TICK = `${COMMON}
-local had = redis.call('ZSCORE', KEYS[2], ARGV[2])
+CLOCK = tonumber(ARGV[1])
+local had = redis.call('ZSCORE', KEYS[2], ARGV[3])
 if had then
-  redis.call('ZADD', KEYS[2], string.format('%.0f', now_ms() + tonumber(ARGV[3])), ARGV[2])
+  redis.call('ZADD', KEYS[2], string.format('%.0f', now_ms() + tonumber(ARGV[4])), ARGV[3])
 end
-sweep(ARGV[1], KEYS[1], KEYS[2], 100)
+sweep(ARGV[2], KEYS[1], KEYS[2], 100)
 if had then return 1 end
 return 0
 `;
 
 /**
- * snapshot: KEYS family hash, seq, nodes. Returns the current sequence number, the
+ * snapshot: KEYS family hash, seq, nodes; ARGV clock. Returns the current sequence number, the
  * family's fields (owner#key -> "seq value") and the owners whose lease ran out.
  */
 export const SNAPSHOT = `${COMMON}
+CLOCK = tonumber(ARGV[1])
 local seq = redis.call('GET', KEYS[2]) or '0'
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%.0f', now_ms()))
 return { seq, redis.call('HGETALL', KEYS[1]), dead }

@@ -80,6 +80,11 @@ export interface RedisBackendOptions {
   connectTimeoutMs?: number;
   /** Names the backend in messages and errors (the URL without its password). */
   name?: string;
+  /**
+   * Whose clock times leases: `"redis"` (default: Redis' TIME, one clock for every
+   * node) or `"local"` (this process's; for ioredis-mock, whose TIME is unusable).
+   */
+  clock?: "redis" | "local";
 }
 
 /** Opens one connection; `role` says what it is for. */
@@ -186,6 +191,7 @@ export class RedisBackend implements DbBackend {
   readonly prefix: string;
   readonly leaseMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly localClock: boolean;
   private readonly cmd: Redis;
   private readonly sub: Redis;
   private readonly seqKey: string;
@@ -219,6 +225,7 @@ export class RedisBackend implements DbBackend {
     this.prefix = options.prefix ?? "aemp:";
     this.name = options.name ?? "redis";
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.localClock = options.clock === "local";
     this.seqKey = `${this.prefix}seq`;
     this.nodesKey = `${this.prefix}nodes`;
     this.cmd = createClient("commands");
@@ -245,6 +252,11 @@ export class RedisBackend implements DbBackend {
 
   private channelOf(family: string): string {
     return `${this.prefix}c:${family}`;
+  }
+
+  /** The clock argument of the scripts that need the time ('' = Redis' TIME). */
+  private clock(): string {
+    return this.localClock ? String(Date.now()) : "";
   }
 
   private run(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -338,7 +350,7 @@ export class RedisBackend implements DbBackend {
 
   private syncOwner(leaseMs: number): Promise<unknown> {
     this.pending = []; // the sync writes the whole state
-    const args: (string | number)[] = [this.prefix, this.owner, leaseMs, leaseMs > 0 ? this.local.size : 0];
+    const args: (string | number)[] = [this.clock(), this.prefix, this.owner, leaseMs, leaseMs > 0 ? this.local.size : 0];
     if (leaseMs > 0) {
       for (const [family, entries] of this.local) {
         args.push(family, JSON.stringify({ o: this.owner, r: [...entries] }), entries.size);
@@ -352,7 +364,7 @@ export class RedisBackend implements DbBackend {
   private tick(): void {
     if (this.closed) return;
     if (this.cmdReady && !this.syncRunning) {
-      this.run("aempTick", [this.seqKey, this.nodesKey], [this.prefix, this.owner, this.leaseMs]).then(
+      this.run("aempTick", [this.seqKey, this.nodesKey], [this.clock(), this.prefix, this.owner, this.leaseMs]).then(
         (held) => {
           if (held === 0) {
             warn(`database: this node's lease in Redis (${this.name}) had run out and its entries were removed; writing them again`);
@@ -406,15 +418,16 @@ export class RedisBackend implements DbBackend {
       for (const w of this.firstConnection) w.reject(err);
       this.firstConnection.clear();
     }
-    if (wasReady || !this.everReady) this.announceOutage();
+    if (wasReady || !this.everReady) this.announceOutage(role);
   }
 
   /** Tells every monitor (once per outage) that Redis cannot be reached. */
-  private announceOutage(): void {
+  private announceOutage(role: "commands" | "subscriber"): void {
     const error = this.unavailable(this.lastError);
     if (!this.outageLogged) {
       this.outageLogged = true;
-      warn(`${error.message}; queries fail and monitors wait until it is back`);
+      if (role === "commands") warn(`${error.message}; queries fail and monitors wait until it is back`);
+      else warn(`database: lost the subscription to Redis at ${this.name}; monitors wait until it is back`);
     }
     for (const w of this.watches.values()) this.tellDown(w, error);
   }
@@ -473,7 +486,7 @@ export class RedisBackend implements DbBackend {
     this.flush();
     let reply: unknown;
     try {
-      reply = await this.run("aempSnapshot", [this.familyKey(family), this.seqKey, this.nodesKey], []);
+      reply = await this.run("aempSnapshot", [this.familyKey(family), this.seqKey, this.nodesKey], [this.clock()]);
     } catch (err) {
       throw isConnectionError(err) ? this.unavailable(err) : err;
     }
@@ -634,7 +647,8 @@ export class RedisBackend implements DbBackend {
 
   private onMessage(channel: string, message: string): void {
     const w = this.byChannel.get(channel);
-    if (w === undefined) return;
+    // Nothing counts from a connection we consider lost: the re-read makes it up.
+    if (w === undefined || !this.subReady) return;
     const [seq, rest] = cut(message, " ");
     const [kind, body] = cut(rest, " ");
     const m: Message = { seq: Number(seq), kind, body };
