@@ -1,5 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import SuperJSON, { type SuperJSONValue } from "superjson";
 import { ProtocolError } from "../lib/errors.ts";
 import {
   DEFAULT_MAX_PACKET_SIZE,
@@ -184,6 +185,44 @@ test("superjson - the packet size limit applies to the envelope", () => {
   const bytes = encodeAll("superjson", [["b", "x".repeat(100)]]);
   protocolError(() => decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length - 1 }), "ERR_PACKET_TOO_LARGE");
   assert.is(decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length }).length, 1);
+});
+
+test("superjson - the plain-packet shortcut writes exactly what SuperJSON.stringify writes", () => {
+  const shared = { s: 1 };
+  const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, b: [2] });
+  const deep: unknown[] = [];
+  let cur = deep;
+  for (let i = 0; i < 40; i++) cur.push((cur = []));
+  const cases: unknown[][] = [
+    ["p", "tag", 1, 2.5, -3, 1e300, "", "s\u00e4tt\u263a \u2028", true, false, null],
+    ["p", [1, [2, [3]]], { k: "v", n: { m: [null] } }, nullProto],
+    ["p", -0],
+    ["p", NaN, Infinity],
+    ["p", undefined],
+    ["p", { u: undefined }],
+    ["p", [1, , 3]],
+    ["p", shared, shared],
+    ["p", [shared], { again: shared }],
+    ["p", new Date(0), new Map([["a", 1]]), new Set([1]), 5n, /re/g],
+    ["p", new (class Point { x = 1 })()],
+    ["p", JSON.parse('{"__proto__": 1}')],
+    ["p", { constructor: 1 }],
+    ["p", { prototype: 1 }],
+    ["p", deep],
+  ];
+  for (const packet of cases) {
+    let expected: string | Error;
+    try {
+      expected = SuperJSON.stringify(packet as SuperJSONValue);
+    } catch (err) {
+      expected = err as Error;
+    }
+    if (expected instanceof Error) {
+      assert.throws(() => encodePacket("superjson", packet), TypeError, `should fail like SuperJSON: ${String(packet[1])}`);
+    } else {
+      assert.is(encodePacket("superjson", packet), expected);
+    }
+  }
 });
 
 test.run();

@@ -94,12 +94,67 @@ export function encodePacket(name: string, packet: readonly unknown[]): string {
   const framing = checkFramingName("encodePacket", name);
   if (!Array.isArray(packet)) throw argumentError("encodePacket", "packet", "an array", packet);
   try {
-    return framing === "json" ? JSON.stringify(packet) : SuperJSON.stringify(packet as SuperJSONValue);
+    if (framing === "json") return JSON.stringify(packet);
+    // SuperJSON's walk costs several times JSON.stringify; for a packet of plain JSON
+    // values its output is exactly this (no meta), so skip the walk.
+    if (isPlainPacket(packet)) return `{"json":${JSON.stringify(packet)}}`;
+    return SuperJSON.stringify(packet as SuperJSONValue);
   } catch (err) {
     throw new TypeError(`encodePacket: packet cannot be encoded in ${framing} framing: ${(err as Error).message}`, {
       cause: err,
     });
   }
+}
+
+/** Nesting deeper than this takes SuperJSON's own path (no deep recursion here). */
+const MAX_PLAIN_DEPTH = 32;
+
+/**
+ * Whether SuperJSON would encode `packet` as `{"json": packet}` with no meta: it holds
+ * only strings, booleans, null, finite numbers other than -0, and arrays and plain
+ * (or null-prototype) objects of those, each object at most once (a repeated one gets
+ * a referential-equality note). Keys SuperJSON refuses (`__proto__`, `constructor`,
+ * `prototype`) also go its way, so they fail as they always did.
+ */
+function isPlainPacket(packet: readonly unknown[]): boolean {
+  // The common case, a flat packet of scalars, needs no bookkeeping.
+  for (let i = 0; i < packet.length; i++) {
+    const v = packet[i];
+    if (typeof v === "object" && v !== null) return isPlainTree(packet, new Set(), 0);
+    if (!isPlainScalar(v)) return false;
+  }
+  return true;
+}
+
+function isPlainScalar(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0);
+    default:
+      return v === null;
+  }
+}
+
+function isPlainTree(v: unknown, seen: Set<object>, depth: number): boolean {
+  if (typeof v !== "object" || v === null) return isPlainScalar(v);
+  if (depth > MAX_PLAIN_DEPTH || seen.has(v)) return false;
+  seen.add(v);
+  const proto = Object.getPrototypeOf(v);
+  if (Array.isArray(v)) {
+    if (proto !== Array.prototype) return false;
+    // A hole reads as undefined, which is not plain: SuperJSON decides.
+    for (let i = 0; i < v.length; i++) if (!isPlainTree(v[i], seen, depth + 1)) return false;
+    return true;
+  }
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key of Object.keys(v)) {
+    if (key === "__proto__" || key === "constructor" || key === "prototype") return false;
+    if (!isPlainTree((v as Record<string, unknown>)[key], seen, depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Restores the rich values of a superjson packet and checks it really is a packet. */
