@@ -144,6 +144,10 @@ test("cli showconfig - the merged configuration and where each value comes from"
   assert.is(json.monitor_timeout, 5);
   const forced = JSON.parse(await aempOk(rc, ["showconfig", "child", "seeds", "c:3", "force", "1", "--json"]));
   assert.equal(forced.seeds, ["c:3"]);
+  // Looking at a profile that does not exist does not create it.
+  const typo = JSON.parse(await aempOk(rc, ["profile", "typo", "showconfig", "--json"]));
+  assert.is(typo.nodeid, "typo/");
+  assert.equal(Object.keys(rc.read().profile), ["base", "child"]);
   const norc = JSON.parse(await aempOk(rc, ["showconfig", "child", "norc", "1", "--json"]));
   assert.is(norc.secret, undefined);
   assert.is(norc.monitor_timeout, 30);

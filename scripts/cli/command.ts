@@ -72,10 +72,8 @@ export class Context {
     const rc = this.rc();
     if (this.profile === undefined) return rc;
     const profiles = (rc.profile ??= {});
-    if (profiles[this.profile] === undefined) {
-      profiles[this.profile] = {};
-      this.dirty = true;
-    }
+    // Created in memory; it reaches the file with the first change (not by looking).
+    profiles[this.profile] ??= {};
     return profiles[this.profile];
   }
 

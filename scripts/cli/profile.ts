@@ -13,7 +13,7 @@ import { CliError, type Command } from "./command.ts";
 export const profile: Command = {
   name: "profile",
   usage: "NAME [COMMAND...]",
-  summary: "edit profile NAME with the commands that follow (creates it)",
+  summary: "edit profile NAME with the commands that follow (created by the first change)",
   help: "Example: aemp profile seed setbinds '*:4040' setnodeid seed\nWithout a profile, commands edit the top level, which every profile inherits.",
   group: "profile",
   arity: 1,
