@@ -263,13 +263,12 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   const net = createNetwork(config);
   registerIntrospection();
   const redis = db === "global" ? null : await openRedisBackend(db, { lease: dbLease });
-  if (redis !== null) {
-    info(`database: Redis at ${redis.name}, lease ${dbLease} s`);
-    setDbBackend(redis);
-  }
   const global = new GlobalService(net);
   setNetworkedGlobal(global);
   if (redis !== null) {
+    info(`database: Redis at ${redis.name}, lease ${dbLease} s`);
+    // Entries set before configure (now in the networked global service) move to Redis.
+    setDbBackend(redis);
     // Addresses come from Redis first; the global nodes are asked only when there are seeds.
     const seeded = config.seeds.length > 0;
     net.setResolver(async (id) => (await redis.resolve(id)) ?? (seeded ? global.resolve(id) : null));

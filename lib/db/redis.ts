@@ -52,7 +52,7 @@ import SuperJSON from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
 import { DbUnavailableError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
-import { debug, error as logError, info, warn } from "../log.ts";
+import { debug, error as logError, warn } from "../log.ts";
 import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
 import { SNAPSHOT, SYNC, TICK, WRITE } from "./redis-scripts.ts";
 
@@ -517,10 +517,15 @@ export class RedisBackend implements DbBackend {
     return fam;
   }
 
-  /** Where a node listens, from its `'l` entry (node discovery through Redis). Null if unknown or unreachable. */
+  /**
+   * Where a node listens, from its `'l` entry (node discovery through Redis). Null if
+   * unknown or unreachable (waits for the first connection, as queries do).
+   */
   async resolve(nodeId: string): Promise<string[] | null> {
-    if (!this.cmdReady || nodeId.includes("#")) return null;
+    if (nodeId.includes("#")) return null;
     try {
+      await this.available(); // just after configure, the first connection may still be on its way
+      this.flush();
       const stored = await this.cmd.hget(this.familyKey("'l"), `${nodeId}#${nodeId}`);
       if (stored === null) return null;
       const v = decode(cut(stored, " ")[1]);
@@ -620,7 +625,7 @@ export class RedisBackend implements DbBackend {
     }
     if (generation === this.subGeneration && this.cmdReady && this.subReady && this.outageLogged) {
       this.outageLogged = false;
-      info(`database: Redis at ${this.name} is reachable again`);
+      warn(`database: Redis at ${this.name} is reachable again`);
     }
   }
 
