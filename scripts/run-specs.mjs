@@ -85,6 +85,8 @@ await Promise.all(
       const mark = r.failed ? "FAIL" : "ok  ";
       console.log(`${mark} ${relative(root, f)}  (${r.passed} passed, ${r.failed} failed, ${r.ms} ms)`);
       if (r.failed || process.env.SPEC_VERBOSE) console.log(r.output.replace(/^/gm, "    "));
+      // A file that could not run its tests here says why on a "SKIPPED ..." line.
+      else for (const line of r.output.split("\n")) if (line.startsWith("SKIPPED ")) console.log(`     ${line}`);
     }
   }),
 );

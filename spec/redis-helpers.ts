@@ -1,8 +1,8 @@
 /**
  * Helpers for the specs of the Redis database backend (lib/db/redis.ts).
  *
- * - `findRedisServer()`: the redis-server binary (`$REDIS_SERVER`, else the PATH,
- *   /usr/bin, /usr/sbin, /usr/local/bin), or null. Specs that need one register their
+ * - `findRedisServer()`: the redis-server binary (`$REDIS_SERVER` alone when set, else
+ *   the PATH, /usr/bin, /usr/sbin, /usr/local/bin), or null. Specs that need one register their
  *   tests only when it is there, and otherwise print why they are skipped
  *   (`skipWithoutRedis(file)`).
  * - `startRedisServer()`: a private redis-server on 127.0.0.1 and a free port, no
@@ -31,9 +31,12 @@ import { freePorts } from "./db-helpers.ts";
 
 /** The redis-server binary, or null when this machine has none. */
 export function findRedisServer(): string | null {
-  const candidates = process.env.REDIS_SERVER ? [process.env.REDIS_SERVER] : [];
-  for (const dir of [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/usr/local/bin"]) {
-    if (dir !== "") candidates.push(join(dir, "redis-server"));
+  const candidates: string[] = [];
+  if (process.env.REDIS_SERVER) candidates.push(process.env.REDIS_SERVER); // and nothing else
+  else {
+    for (const dir of [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/usr/local/bin"]) {
+      if (dir !== "") candidates.push(join(dir, "redis-server"));
+    }
   }
   for (const c of candidates) {
     try {
