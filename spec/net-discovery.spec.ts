@@ -104,6 +104,28 @@ test("seed - forgets a node whose link is lost", async () => {
   assert.equal(reason.slice(0, 2), ["transport_error", B.nodeId]);
 });
 
+test("crossed links - nodes dialling each other at once keep one link per pair, nothing lost", async () => {
+  const nodes = await Promise.all(Array.from({ length: 5 }, (_, i) => startNode({ seeds: [S.addresses[0]] }, { name: `x${i}` })));
+  await Promise.all(nodes.map((n) => n.joined(S)));
+  const ports = await Promise.all(nodes.map((n) => n.port("record")));
+  // Every pair sends both ways in the same instant, so each pair dials both ways at once.
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = i + 1; j < nodes.length; j++) {
+      nodes[i].command("snd", { to: ports[j], msg: ["from", i] });
+      nodes[j].command("snd", { to: ports[i], msg: ["from", j] });
+    }
+  }
+  await Promise.all(nodes.flatMap((n, j) => nodes.map((_, i) => (i === j ? undefined : n.event((e) => e.ev === "msg" && e.port === ports[j] && e.msg[1] === i, 5000, `the message from x${i}`)))));
+  for (const [j, n] of nodes.entries()) {
+    const others = nodes.filter((_, i) => i !== j).map((o) => o.nodeId);
+    const downs = n.events.filter((e) => e.ev === "node" && !e.up && others.includes(e.nodeId));
+    assert.equal(downs, [], `${n.name} saw links go down`);
+    const state = await n.call("state", { nodes: others });
+    assert.ok(others.every((o) => state.up[o] === true), JSON.stringify(state.up));
+  }
+  await Promise.all(nodes.map((n) => n.kill()));
+});
+
 test("seed listing itself - global from the start", async () => {
   const address = `127.0.0.1:${await freePort()}`;
   const G = await startNode({ binds: [address], seeds: [address] }, { name: "self-seed" });

@@ -126,7 +126,7 @@ export class TestNode {
   }
 
   /** Starts monitoring `target`; resolves with the reason once the monitor fires. */
-  async mon(target: string, ms = EVENT_TIMEOUT_MS): Promise<() => Promise<unknown[]>> {
+  async mon(target: string, ms = EVENT_TIMEOUT_MS): Promise<(wait?: number) => Promise<unknown[]>> {
     const id = this.command("mon", { target });
     await this.event((e) => e.re === id, ms, "the answer to mon");
     return async (wait = ms) => (await this.event((e) => e.ev === "mon" && e.tag === id, wait, `monitor of ${target}`)).reason as unknown[];
@@ -332,6 +332,12 @@ export class FakePeer {
       socket.once("connect", resolve);
       socket.once("error", reject);
     }), 2000, `a TCP connection to ${address}`);
+    socket.setNoDelay(true);
+    return new FakePeer(socket);
+  }
+
+  /** A fake peer on a socket the spec accepted (a node dialled the spec's listener). */
+  static wrap(socket: Socket): FakePeer {
     socket.setNoDelay(true);
     return new FakePeer(socket);
   }

@@ -4,6 +4,13 @@
  *
  * - Links are symmetric; either side may have dialled. The first link to a node that
  *   authenticates is its link; a second one is refused ("already connected").
+ * - Crossed links (both nodes dial each other at once) must not kill each other: each
+ *   side would keep the link it authenticated first, and refuse the other's, so both
+ *   could die. Both sides therefore keep the link dialled by the node with the smaller
+ *   ID (plain string order) and refuse the other at its greeting, before sending an auth
+ *   line on it, so the peer never sees it up and nothing it sends there is lost. A node
+ *   that wants a link while one from the peer is still in its handshake waits for that
+ *   one instead of dialling, and fails the node only if it fails.
  * - Sending to a node without a link queues and connects: its addresses come from the
  *   resolver (the global layer: our own `'l` copy, or `g_find` on our master); none
  *   means `no known address`. Addresses are tried in order, one every
@@ -65,6 +72,10 @@ class Network implements NodeHost, Router {
   private readonly targets = new Map<string, { node: RemoteNode; name: string }>();
   private seedKeepers: SeedKeeper[] = [];
   private stopped = false;
+  /** Node links past their greeting and not yet up, by peer node ID. */
+  private readonly handshakes = new Map<string, Set<Link>>();
+  /** Nodes we are looking up or dialling, with the token of the attempt (lookup or Dialer). */
+  private readonly dialing = new Map<string, object>();
 
   constructor(config: NetworkConfig) {
     this.config = config;
@@ -174,20 +185,65 @@ class Network implements NodeHost, Router {
       queueMicrotask(() => node.fail("node is shutting down"));
       return;
     }
+    // A link with it is in its handshake already: wait for it (see onDown) rather than
+    // dial a second one that could cross it.
+    if (this.inHandshake(node.id)) return;
+    const token = {};
+    this.dialing.set(node.id, token);
     const known = node.addresses;
     const lookup = known !== null && known.length > 0 ? Promise.resolve(known) : this.resolver(node.id);
+    const fail = (text: string): void => {
+      this.stopDialing(node.id, token);
+      if (!node.isUp && node.connecting) node.fail(text);
+    };
     lookup.then(
       (addresses) => {
-        if (node.isUp || !node.connecting) return;
-        if (addresses === null || addresses.length === 0) {
-          node.fail("no known address");
-          return;
-        }
+        if (node.isUp || !node.connecting) return this.stopDialing(node.id, token);
+        if (addresses === null || addresses.length === 0) return fail("no known address");
         node.addresses = addresses;
-        new Dialer(this, node, addresses).start();
+        const dialer = new Dialer(this, node, addresses);
+        this.dialing.set(node.id, dialer);
+        dialer.start();
       },
-      (err: unknown) => node.fail(`address lookup failed: ${String(err)}`),
+      (err: unknown) => fail(`address lookup failed: ${String(err)}`),
     );
+  }
+
+  /**
+   * Fails `node` with `text` after `seconds`, unless by then it is up, no longer wanted,
+   * or being dialled or handshaken again (whose outcome then decides).
+   */
+  failUnlessLinked(node: RemoteNode, text: string, seconds: number): void {
+    setTimeout(() => {
+      if (!node.isUp && node.connecting && !this.dialing.has(node.id) && !this.inHandshake(node.id)) node.fail(text);
+    }, seconds * 1000);
+  }
+
+  /** Ends the dialling record `token` of a node, if it is still the current one. */
+  stopDialing(nodeId: string, token: object): void {
+    if (this.dialing.get(nodeId) === token) this.dialing.delete(nodeId);
+  }
+
+  /** Whether a node link with `nodeId` is past its greeting but not up yet. */
+  inHandshake(nodeId: string): boolean {
+    return (this.handshakes.get(nodeId)?.size ?? 0) > 0;
+  }
+
+  /** Of two crossed links, the one both ends keep: dialled by the smaller node ID. */
+  private preferred(link: Link, peerId: string): boolean {
+    return link.outbound === this.config.nodeId < peerId;
+  }
+
+  /** Whether a link both ends would keep is on its way to `peerId`. */
+  private preferredPending(peerId: string): boolean {
+    for (const l of this.handshakes.get(peerId) ?? []) if (this.preferred(l, peerId)) return true;
+    // When our dial is the preferred one, it counts from the start: its greeting is on its way.
+    return this.config.nodeId < peerId && this.dialing.has(peerId);
+  }
+
+  private endHandshake(peerId: string, link: Link): void {
+    const set = this.handshakes.get(peerId);
+    if (set !== undefined && set.delete(link) && set.size === 0) this.handshakes.delete(peerId);
   }
 
   nodeEvent(nodeId: string, up: boolean, text?: string): void {
@@ -227,7 +283,14 @@ class Network implements NodeHost, Router {
   adopt(socket: Socket, outbound: boolean, onResult?: (ok: boolean, text: string, peer?: string) => void): Link {
     const link = new Link(socket, outbound, this.linkOptions(), {
       onGreeting: (peer, l) => {
-        if (l.protocol === PROTOCOL && this.nodes.get(peer.nodeId)?.isUp) throw alreadyConnectedError(peer.nodeId);
+        if (l.protocol !== PROTOCOL) return;
+        const id = peer.nodeId;
+        if (this.nodes.get(id)?.isUp) throw alreadyConnectedError(id);
+        // Crossed links: refuse the one the peer will refuse too (see the module comment).
+        if (!this.preferred(l, id) && this.preferredPending(id)) throw alreadyConnectedError(id);
+        let set = this.handshakes.get(id);
+        if (set === undefined) this.handshakes.set(id, (set = new Set()));
+        set.add(l);
       },
       onRaw: (stream, head, l) => {
         const handler = linkProtocols.get(l.protocol);
@@ -236,6 +299,7 @@ class Network implements NodeHost, Router {
       },
       onUp: (l) => {
         const peerId = l.peer!.nodeId;
+        this.endHandshake(peerId, l);
         const node = this.node(peerId);
         if (node.isUp) {
           l.close(alreadyConnectedError(peerId).message);
@@ -243,6 +307,9 @@ class Network implements NodeHost, Router {
         }
         this.links.add(l);
         node.attach(l);
+        // The node is linked: attempts still under way to it are not needed any more.
+        const dialer = this.dialing.get(peerId);
+        if (dialer instanceof Dialer) dialer.stop(l.socket);
         onResult?.(true, "", peerId);
       },
       onPacket: (packet, l) => this.receive(packet, l),
@@ -251,6 +318,7 @@ class Network implements NodeHost, Router {
         const peerId = l.peer?.nodeId;
         const node = peerId === undefined ? undefined : this.nodes.get(peerId);
         const attached = node !== undefined && node.link === l;
+        if (peerId !== undefined) this.endHandshake(peerId, l);
         // A peer breaking the protocol (bad greeting, wrong secret, garbage frames) is
         // worth a warning: it is usually a misconfigured node. Ordinary ends are not.
         const who = `${l.outbound ? "to" : "from"} ${peerId === undefined ? "" : `node ${peerId} at `}${socket.remoteAddress}:${socket.remotePort}`;
@@ -258,6 +326,9 @@ class Network implements NodeHost, Router {
           warn(`link ${who} ${attached ? "failed" : "refused"}: ${text}`);
         } else if (!attached) debug(`link ${who} ended: ${text}`);
         if (attached) node.fail(text);
+        // We waited for this link instead of dialling (or our dial gave up in its favour),
+        // and it was the last one: the node could not be reached.
+        else if (node !== undefined && !node.isUp && node.connecting && !this.dialing.has(node.id) && !this.inHandshake(node.id)) node.fail(text);
         onResult?.(false, text, peerId);
       },
     });
@@ -315,6 +386,8 @@ class Dialer {
   private timer: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private finished = false;
+  /** Whether the last attempt looked refused in favour of a crossing link from the node. */
+  private crossed = false;
   /** Sockets of attempts still in progress; the one whose link came up is removed. */
   private readonly attempts = new Set<Socket>();
   constructor(
@@ -345,13 +418,14 @@ class Dialer {
     socket.once("connect", () => {
       connected = true;
       if (this.finished) return;
-      this.net.adopt(socket, true, (ok, text) => {
+      this.net.adopt(socket, true, (ok, text, peer) => {
         if (this.finished) return;
-        if (ok) {
-          this.attempts.delete(socket);
-          this.done();
-        } else {
-          this.attempts.delete(socket);
+        this.attempts.delete(socket);
+        if (ok) this.done();
+        else {
+          // Closed after its greeting by a node whose own dial wins when links cross:
+          // most likely that link is on its way.
+          this.crossed = peer !== undefined && peer < this.net.config.nodeId;
           this.attemptFailed(text);
         }
       });
@@ -362,6 +436,7 @@ class Dialer {
       // (which the link reports itself).
       if (connected || this.finished) return;
       this.attempts.delete(socket);
+      this.crossed = false;
       this.attemptFailed(connectErrorText(err));
     });
     if (this.index < this.addresses.length) {
@@ -379,14 +454,27 @@ class Dialer {
     }
   }
 
+  /** The node is linked (by `keep`, maybe one of ours): ends every other attempt. */
+  stop(keep: Socket): void {
+    this.attempts.delete(keep);
+    if (!this.finished) this.done();
+  }
+
   private giveUp(text: string): void {
     if (this.finished) return;
     this.done();
-    if (!this.node.isUp && this.node.connecting) this.node.fail(text);
+    // A link from the node itself is in its handshake (our dial crossed it and was
+    // refused): its outcome decides, see Network's onDown.
+    if (this.net.inHandshake(this.node.id)) return;
+    if (!this.node.isUp && this.node.connecting) {
+      if (this.crossed) this.net.failUnlessLinked(this.node, text, this.net.config.connectInterval);
+      else this.node.fail(text);
+    }
   }
 
   private done(): void {
     this.finished = true;
+    this.net.stopDialing(this.node.id, this);
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     this.timer = this.deadline = undefined;
@@ -418,22 +506,42 @@ class SeedKeeper {
   private stopped = false;
   /** The seed's node ID, once it greeted us. */
   nodeId: string | undefined;
+  /** Whether the global layer has been told about the seed's current link. */
+  private signalled = false;
   private readonly unlisten: () => void;
 
   constructor(
     private readonly net: Network,
     readonly address: string,
   ) {
+    // Whichever link to the seed comes up (ours, its own, or the one kept when both
+    // crossed), it is the seed's link.
     this.unlisten = net.onNodeEvent((nodeId, up) => {
-      if (!up && nodeId === this.nodeId) this.schedule();
+      if (nodeId !== this.nodeId) return;
+      if (up) this.signalUp();
+      else {
+        this.signalled = false;
+        this.schedule();
+      }
     });
     this.attempt();
+  }
+
+  private signalUp(): void {
+    if (this.signalled || this.nodeId === undefined) return;
+    this.signalled = true;
+    this.delay = 0;
+    this.net.seedUp(this.nodeId);
   }
 
   private attempt(): void {
     this.timer = undefined;
     if (this.stopped) return;
     if (this.nodeId !== undefined && this.net.nodes.get(this.nodeId)?.isUp) return;
+    if (this.nodeId !== undefined && this.net.inHandshake(this.nodeId)) {
+      this.schedule(); // a link is on its way already; look again later
+      return;
+    }
     const socket = dial(this.address);
     let connected = false;
     socket.once("connect", () => {
@@ -441,8 +549,7 @@ class SeedKeeper {
       this.net.adopt(socket, true, (ok, text, peer) => {
         if (peer !== undefined) this.nodeId = peer;
         if (ok || (peer !== undefined && this.net.nodes.get(peer)?.isUp)) {
-          this.delay = 0;
-          this.net.seedUp(peer!);
+          this.signalUp();
           return;
         }
         debug(`seed ${this.address}: ${text}`);
