@@ -94,6 +94,15 @@ test("unknown node ID - monitors fire with no known address", async () => {
   assert.equal(await death(ghost), ["transport_error", ghost, "no known address"]);
 });
 
+test("unknown node ID, on a node without seeds - no known address at once", async () => {
+  const lone = await startNode({}, { name: "lone" });
+  const t0 = Date.now();
+  const gone = await lone.mon("nobody/at.all#p");
+  assert.equal(await gone(3000), ["transport_error", "nobody/at.all", "no known address"]);
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  await lone.kill();
+});
+
 test("unresponsive address - connect timeout, and the attempt is closed", async () => {
   // A listener that accepts and never speaks, registered with the seed as node "ghost".
   const accepted: Socket[] = [];

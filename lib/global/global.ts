@@ -174,6 +174,10 @@ export class GlobalService {
   /** Where a node listens: from our `'l` copy (global node) or our master (`g_find`). */
   resolve(nodeId: string): Promise<string[] | null> {
     if (this.isGlobal) return Promise.resolve(addressList(this.globalDb[L]?.[nodeId]));
+    // No master and no seed to get one from: nobody can tell where the node listens.
+    if (this.master === undefined && this.net !== null && this.net.config.seeds.length === 0 && this.globalNodes.size === 0) {
+      return Promise.resolve(null);
+    }
     return new Promise((resolve) => {
       const waiting = this.pendingFinds.get(nodeId);
       if (waiting !== undefined) {

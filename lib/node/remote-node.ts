@@ -110,7 +110,9 @@ export class RemoteNode {
       const set = this.monitors.get(key);
       if (set === undefined || !set.delete(once) || set.size > 0) return;
       this.monitors.delete(key);
-      if (portId !== null && this.link !== null) this.link.send(["", "mon0", portName(portId)]);
+      // While connecting, the mon1 is still queued: queue the mon0 behind it, or the
+      // peer would keep that monitor for the life of the link.
+      if (portId !== null && (this.link !== null || this.connecting)) this.send(["", "mon0", portName(portId)]);
     };
   }
 
