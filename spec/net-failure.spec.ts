@@ -94,6 +94,26 @@ test("unknown node ID - monitors fire with no known address", async () => {
   assert.equal(await death(ghost), ["transport_error", ghost, "no known address"]);
 });
 
+test("another secret - monitors fire with authentication failure/shared secret mismatch", async () => {
+  const W = await startNode({ secret: "some other secret" }, { name: "stranger" });
+  // W cannot join through the seed; tell the seed where it listens, as if it had.
+  const fake = await FakePeer.connect(S.addresses[0]);
+  try {
+    await fake.handshake({ nodeId: `registrar/${Date.now()}` });
+    await fake.sendPacket(["", "g_slave", { "'l": { [W.nodeId]: W.addresses } }]);
+    await fake.ping();
+    const rec = await W.port("record");
+    snd(rec, "let me in");
+    assert.equal(await death(rec), ["transport_error", W.nodeId, "authentication failure/shared secret mismatch"]);
+    // W saw the same failure from its side and logged it.
+    await W.event((e) => e.ev === "log" && e.level <= 4 && e.text.includes("authentication failure/shared secret mismatch"), 2000, "W's warning");
+    assert.not.ok(W.events.some((e) => e.ev === "msg"));
+  } finally {
+    fake.close();
+    await W.kill();
+  }
+});
+
 test("unknown node ID, on a node without seeds - no known address at once", async () => {
   const lone = await startNode({}, { name: "lone" });
   const t0 = Date.now();
