@@ -26,6 +26,7 @@
  * chunk after writing it (Node's socket chunks are never reused, so this holds for
  * `data` events).
  */
+import { isAscii } from "node:buffer";
 import { ProtocolError, argumentError } from "../errors.ts";
 
 /** Receives each decoded value, in stream order. */
@@ -76,6 +77,8 @@ export class JsonSplitter {
   #inString = false;
   #escaped = false;
   #failure: unknown = undefined;
+  /** The current chunk as a string, when it is all ASCII. */
+  #text: string | undefined = undefined;
   #hasFailed = false;
 
   constructor(sink: ValueSink, options: JsonSplitterOptions = {}) {
@@ -108,6 +111,9 @@ export class JsonSplitter {
   }
 
   #scan(buf: Buffer): void {
+    // Most traffic is ASCII: then the chunk is decoded once and each value is a slice
+    // of that string, instead of one native decode call per value.
+    this.#text = isAscii(buf) ? buf.toString("latin1") : undefined;
     const length = buf.length;
     const opener = this.#opener;
     let depth = this.#depth;
@@ -152,7 +158,7 @@ export class JsonSplitter {
     let text: string;
     if (this.#piecesLength === 0) {
       this.#checkSize(end - start);
-      text = buf.toString("utf8", start, end);
+      text = this.#text !== undefined ? this.#text.slice(start, end) : buf.toString("utf8", start, end);
     } else {
       this.#checkSize(this.#piecesLength + end);
       this.#pieces.push(buf.subarray(0, end));
