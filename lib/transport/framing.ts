@@ -82,7 +82,7 @@ export function createDecoder(name: string, sink: PacketSink, options: DecoderOp
   if (framing === "json") {
     return new JsonSplitter(sink as ValueSink, { maxPacketSize, topLevel: "array" });
   }
-  return new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object" });
+  return new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object", parse: parseSuperJson });
 }
 
 /**
@@ -158,6 +158,19 @@ function isPlainTree(v: unknown, seen: Set<object>, depth: number): boolean {
 }
 
 /** Restores the rich values of a superjson packet and checks it really is a packet. */
+/**
+ * `{"json":[...]}` with no `meta` (the common case: plain JSON values) is unwrapped at
+ * the text level, saving the envelope object. The packet is an array, so a text that
+ * ends in `]}` closes the array and then the envelope: no `meta` key follows.
+ */
+function parseSuperJson(text: string): unknown {
+  if (text.startsWith('{"json":[') && text.endsWith("]}")) {
+    // An array is the packet itself (the envelope is always an object).
+    return JSON.parse(text.slice(8, -1)) as unknown[];
+  }
+  return JSON.parse(text);
+}
+
 class SuperJsonUnwrapper implements ValueSink {
   readonly #sink: PacketSink;
   constructor(sink: PacketSink) {
@@ -165,6 +178,10 @@ class SuperJsonUnwrapper implements ValueSink {
   }
 
   push(value: unknown): void {
+    if (Array.isArray(value)) {
+      this.#sink.push(value); // unwrapped by parseSuperJson
+      return;
+    }
     const packet = restore(value as SuperJSONResult);
     if (!Array.isArray(packet)) {
       throw new ProtocolError("ERR_NOT_A_PACKET", "superjson packet must hold an array in its 'json' field");

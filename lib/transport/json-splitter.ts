@@ -49,6 +49,12 @@ export interface JsonSplitterOptions {
    * `"object"` (our superjson framing). Anything else fails with `ERR_NOT_A_PACKET`.
    */
   topLevel?: "array" | "object";
+  /**
+   * Turns one value's text into what the sink gets (default `JSON.parse`). A framing
+   * that wraps packets can unwrap them here, at the text level. Whatever it throws
+   * becomes `ERR_BAD_FRAME` unless it is already a ProtocolError.
+   */
+  parse?: (text: string) => unknown;
 }
 
 const QUOTE = 0x22;
@@ -77,12 +83,14 @@ export class JsonSplitter {
   #inString = false;
   #escaped = false;
   #failure: unknown = undefined;
+  readonly #parse: (text: string) => unknown;
   /** The current chunk as a string, when it is all ASCII. */
   #text: string | undefined = undefined;
   #hasFailed = false;
 
   constructor(sink: ValueSink, options: JsonSplitterOptions = {}) {
     this.#sink = sink;
+    this.#parse = options.parse ?? JSON.parse;
     this.#maxPacketSize = checkMaxPacketSize("JsonSplitter", options.maxPacketSize);
     this.#opener = options.topLevel === "object" ? OPEN_OBJECT : OPEN_ARRAY;
   }
@@ -166,7 +174,7 @@ export class JsonSplitter {
       this.#pieces = [];
       this.#piecesLength = 0;
     }
-    this.#sink.push(parseValue(text));
+    this.#sink.push(parseValue(text, this.#parse));
   }
 
   #checkSize(size: number): void {
@@ -196,10 +204,11 @@ function isWhitespace(byte: number): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
 
-function parseValue(text: string): unknown {
+function parseValue(text: string, parse: (text: string) => unknown): unknown {
   try {
-    return JSON.parse(text);
+    return parse(text);
   } catch (err) {
+    if (err instanceof ProtocolError) throw err;
     throw new ProtocolError("ERR_BAD_FRAME", `invalid JSON in packet: ${(err as Error).message}`, { cause: err });
   }
 }
