@@ -90,9 +90,9 @@ export interface ConfigureOptions {
   db?: string;
   /**
    * Seconds (Redis database only): this node's entries vanish this long after its last
-   * lease renewal, so a crashed or cut-off node's entries are gone from queries within
-   * `db_lease` seconds and monitors hear of it within `1.25 × db_lease`. Renewed every
-   * `db_lease / 4`. Default 10.
+   * lease renewal, so a crashed or cut-off node's entries are gone (from queries, and
+   * monitors are told) within `db_lease` seconds. Renewed every `db_lease / 4`.
+   * Default 10.
    */
   db_lease?: number;
 }

@@ -164,8 +164,10 @@ return sweep(P, KEYS[1], KEYS[2], 100)
 
 /**
  * tick: renews the owner's lease if it still holds one, then sweeps expired owners.
- * KEYS seq, nodes; ARGV clock, prefix, owner, leaseMs. Returns 0 when the owner had lost
- * its lease (its entries were swept: it must sync), else 1.
+ * KEYS seq, nodes; ARGV clock, prefix, owner, leaseMs. Returns [held, wait]: held is 0
+ * when the owner had lost its lease (its entries were swept: it must sync), else 1;
+ * wait is the number of milliseconds until the next lease of another owner runs out
+ * (-1: none), so that the caller can sweep right then.
  */
 export const TICK = `${COMMON}
 CLOCK = tonumber(ARGV[1])
@@ -174,8 +176,16 @@ if had then
   redis.call('ZADD', KEYS[2], string.format('%.0f', now_ms() + tonumber(ARGV[4])), ARGV[3])
 end
 sweep(ARGV[2], KEYS[1], KEYS[2], 100)
-if had then return 1 end
-return 0
+local wait = '-1'
+local first = redis.call('ZRANGE', KEYS[2], 0, 1, 'WITHSCORES')
+for j = 1, #first, 2 do
+  if first[j] ~= ARGV[3] then
+    wait = string.format('%.0f', math.max(0, tonumber(first[j + 1]) - now_ms()))
+    break
+  end
+end
+if had then return { 1, wait } end
+return { 0, wait }
 `;
 
 /**

@@ -21,14 +21,17 @@
  *
  * Leases. An owner holds a lease in `PREFIX nodes` and renews it every `lease / 4`
  * seconds (default lease: 10 s). Its entries are hidden from queries as soon as the
- * lease has run out, and every connected node sweeps expired owners every `lease / 4`
- * seconds, deleting their entries and telling the monitors. So the entries of a node
- * that crashed or was cut off from Redis vanish from queries at most `lease` seconds
- * after its last renewal, and monitors hear of it at most `lease / 4` later: within
- * `1.25 × lease` of the crash (plus network latency), provided some other node is
- * connected to sweep. A node that finds its lease gone (it was cut off too long), and
- * every node whose connection comes back, rewrites all its entries (one script) before
- * anything else.
+ * lease has run out. Every connected node sweeps expired owners (deleting their entries
+ * and telling the monitors) every `lease / 4` seconds, and also right when the next
+ * lease of another owner is due to run out. So the entries of a node that crashed or was
+ * cut off from Redis vanish, from queries and for monitors, at most `lease` seconds after
+ * its last renewal, hence within `lease` seconds of the crash (plus a few milliseconds
+ * and the network's latency), provided some other node is connected to sweep (queries
+ * hide them even when none is). That assumes one lease for the whole network (the rc
+ * file's `db_lease`); a node whose lease is shorter than the sweeping nodes' may be swept
+ * up to a quarter of their lease later. A node that finds its lease gone (it was cut off too
+ * long), and every node whose connection comes back, rewrites all its entries (one
+ * script) before anything else.
  *
  * Monitors subscribe to the family's channel, then read the family (snapshot with its
  * sequence number): changes published before the snapshot are dropped, later ones
@@ -209,6 +212,8 @@ export class RedisBackend implements DbBackend {
   private outageLogged = false;
   private readonly firstConnection = new Set<{ resolve: () => void; reject: (err: unknown) => void }>();
   private timer: NodeJS.Timeout | undefined;
+  /** A sweep due when another owner's lease runs out before the next tick. */
+  private soon: NodeJS.Timeout | undefined;
   private syncRunning = false;
   private syncAgain = false;
   /** Sets and deletes waiting for the end of the tick (arguments of the write script). */
@@ -338,6 +343,7 @@ export class RedisBackend implements DbBackend {
       () => {
         this.syncRunning = false;
         if (this.syncAgain) this.requestSync();
+        else this.tick(); // learns when the next lease of another owner runs out
       },
       (err: unknown) => {
         this.syncRunning = false;
@@ -365,7 +371,15 @@ export class RedisBackend implements DbBackend {
     if (this.closed) return;
     if (this.cmdReady && !this.syncRunning) {
       this.run("aempTick", [this.seqKey, this.nodesKey], [this.clock(), this.prefix, this.owner, this.leaseMs]).then(
-        (held) => {
+        (reply) => {
+          const [held, wait] = reply as [number, string];
+          const ms = Number(wait);
+          if (ms >= 0 && ms < this.leaseMs / 4 && !this.closed) {
+            // Another owner's lease runs out before our next tick: sweep right then.
+            if (this.soon !== undefined) clearTimeout(this.soon);
+            this.soon = setTimeout(() => this.tick(), ms + 5);
+            this.soon.unref();
+          }
           if (held === 0) {
             warn(`database: this node's lease in Redis (${this.name}) had run out and its entries were removed; writing them again`);
             this.requestSync();
@@ -839,6 +853,7 @@ export class RedisBackend implements DbBackend {
   private stop(): void {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.soon !== undefined) clearTimeout(this.soon);
     const err = this.unavailable(undefined);
     for (const w of this.firstConnection) w.reject(err);
     this.firstConnection.clear();
