@@ -10,10 +10,13 @@
  *   configure() to its link to the seed (baseline: connecting and the handshake), and
  *   to the first dbMon call that shows all 10,000 keys; then a dbFamily query of the
  *   10,000 keys against a bare round trip to the seed.
+ * Then the Redis backend's figures (scripts/bench/db-redis.ts: a private redis-server,
+ * or $AEMP_BENCH_REDIS; skipped without either).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { configure, dbKeys, dbMon, dbWaitFor, kil, port, rcv, shutdown, snd } from "../../lib/index.ts";
+import { redisFigures } from "./db-redis.ts";
 
 const SETS = 1000;
 const WARMUP = 100;
@@ -141,6 +144,9 @@ try {
   console.log(`${"first dbMon call with all keys (from configure)".padEnd(52)} ${median("monMs").toFixed(1).padStart(8)} ms   (${(median("monMs") - median("linkMs")).toFixed(1)} ms after the link)`);
   console.log(`${`dbFamily of ${BIG.toLocaleString("en")} keys, round trip`.padEnd(52)} ${median("familyMs").toFixed(2).padStart(8)} ms`);
   console.log(`${"baseline: a bare round trip to the seed".padEnd(52)} ${median("rttMs").toFixed(2).padStart(8)} ms`);
+
+  // ---- the same database served by Redis (scripts/bench/db-redis.ts) ---------------------
+  await redisFigures();
 } finally {
   for (const c of children) c.kill("SIGKILL");
   await shutdown();
