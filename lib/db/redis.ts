@@ -107,7 +107,7 @@ interface Watch {
   family: string;
   channel: string;
   listeners: Map<WatchListener, Listener>;
-  /** key -> owner -> entry (live owners only). */
+  /** key -> owner -> entry. */
   entries: Map<string, Map<string, Entry>>;
   /** owner -> its keys. */
   byOwner: Map<string, Set<string>>;
@@ -508,12 +508,17 @@ export class RedisBackend implements DbBackend {
     return { seq: Number(seq ?? 0), fields: fields ?? [], dead: new Set(dead ?? []) };
   }
 
-  /** key -> owner -> entry, live owners only. */
-  private static entriesOf(snap: Snapshot): Map<string, Map<string, Entry>> {
+  /**
+   * key -> owner -> entry. Queries leave out owners whose lease ran out (`live`);
+   * monitors keep them until the sweep's notification removes them, which comes right
+   * after: should such an owner renew in time after all, nothing would tell a monitor
+   * that its entries are back.
+   */
+  private static entriesOf(snap: Snapshot, live: boolean): Map<string, Map<string, Entry>> {
     const entries = new Map<string, Map<string, Entry>>();
     for (let i = 0; i + 1 < snap.fields.length; i += 2) {
       const [owner, key] = cut(snap.fields[i], "#");
-      if (snap.dead.has(owner)) continue;
+      if (live && snap.dead.has(owner)) continue;
       const [seq, text] = cut(snap.fields[i + 1], " ");
       let owners = entries.get(key);
       if (owners === undefined) entries.set(key, (owners = new Map()));
@@ -523,7 +528,7 @@ export class RedisBackend implements DbBackend {
   }
 
   async query(kind: QueryKind, family: string): Promise<unknown> {
-    const entries = RedisBackend.entriesOf(await this.snapshot(family));
+    const entries = RedisBackend.entriesOf(await this.snapshot(family), true);
     const fam: Family = {};
     for (const [key, owners] of entries) Object.defineProperty(fam, key, { value: decode(newest(owners)!.text), enumerable: true, writable: true, configurable: true });
     if (kind === "g_db_keys") return Object.keys(fam);
@@ -682,7 +687,7 @@ export class RedisBackend implements DbBackend {
 
   /** Replaces the copy with a snapshot; tells the listeners the difference. */
   private replace(w: Watch, snap: Snapshot): void {
-    const entries = RedisBackend.entriesOf(snap);
+    const entries = RedisBackend.entriesOf(snap, false);
     const byOwner = new Map<string, Set<string>>();
     for (const [key, owners] of entries) {
       for (const owner of owners.keys()) {
