@@ -119,10 +119,10 @@ if (!skipWithoutRedis("spec/db-redis.spec.ts")) {
     const error = (down as { error: DbUnavailableError }).error;
     assert.is(error.code, "ERR_DB_UNAVAILABLE");
     assert.match(error.message, new RegExp(`Redis at redis://127\\.0\\.0\\.1:${server.port}/0\\) is unreachable`));
-    await log.until("unreachable");
+    await log.until("unreachable", 10_000);
     const started = Date.now();
     await rejects(dbFamily(f), { instanceOf: DbUnavailableError, code: "ERR_DB_UNAVAILABLE" });
-    assert.ok(Date.now() - started < 1000, "fails fast, does not hang");
+    assert.ok(Date.now() - started < 3000, "fails fast, does not hang");
     dbKeys(f, () => assert.unreachable("no answer while down")); // no unhandled rejection either
     dbSet(f, "during", 3); // kept, written when Redis is back
     await server.start(); // empty: as after a crash without persistence

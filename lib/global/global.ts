@@ -15,6 +15,8 @@
  * node deletes everything it owned. The merge rules (a key owned by several nodes) are
  * those of Perl's `g_upd`: deleting one owner's copy brings back another owner's value.
  */
+import SuperJSON, { type SuperJSONValue } from "superjson";
+import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
 import { NODE } from "../kernel/ids.ts";
 import { registerNodeRequest } from "../kernel/node-port.ts";
 import { debug, error as logError, info } from "../log.ts";
@@ -258,7 +260,8 @@ export class GlobalService {
 
   /** `g_db_family`/`g_db_keys`/`g_db_values`, answered by the global database (ours or the master's). */
   query(kind: QueryKind, family: string): Promise<unknown> {
-    if (this.isGlobal) return Promise.resolve(pickers[kind](this.globalDb[family]));
+    // Answered here, the result must still be the caller's own, as a remote answer is.
+    if (this.isGlobal) return Promise.resolve(ownCopy(pickers[kind](this.globalDb[family])));
     return new Promise((resolve) => {
       const id = `${NODE()}/${++this.nextQueryId}`;
       this.pendingQueries.set(id, { kind, family, resolve });
@@ -545,6 +548,19 @@ export class GlobalService {
       if (typeof family === "string") this.changeWatched(family, set, del);
     });
     debug("global protocol handlers registered");
+  }
+}
+
+/**
+ * A deep copy made the way the wire makes one (superjson), so a local answer has the
+ * same types as a remote one (e.g. bytes come back as a Buffer); values superjson
+ * cannot carry are shared.
+ */
+function ownCopy<T>(value: T): T {
+  try {
+    return SuperJSON.deserialize<T>(SuperJSON.serialize(value as SuperJSONValue));
+  } catch {
+    return value;
   }
 }
 
