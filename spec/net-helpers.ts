@@ -29,95 +29,26 @@ import {
   makeNonce,
   verifyAuthLine,
 } from "../lib/transport/handshake.ts";
+import { ChildNode, type ChildEvent, EVENT_TIMEOUT_MS, type LineCodec, stopChildren, track } from "./child-node.ts";
 import { SpecTimeoutError, deferred, waitFor } from "./helpers.ts";
 
 /** The shared secret of every test network. */
 export const SECRET = "aemp spec secret";
 /** Deadline for a child node to start (tsx compiles on first run). */
 export const START_TIMEOUT_MS = 15_000;
-/** Deadline for one answer or event from a child. */
-export const EVENT_TIMEOUT_MS = 5_000;
+export { EVENT_TIMEOUT_MS };
 
 const root = new URL("..", import.meta.url).pathname;
 const fixture = new URL("./fixtures/node.ts", import.meta.url).pathname;
 
 /** One line a test node wrote: an answer (`re`) or an event (`ev`). */
-export type NodeEvent = { ev?: string; re?: number; error?: string } & Record<string, any>;
+export type NodeEvent = ChildEvent;
 
-/** Every child started here and still running: killed by stopAllNodes and at exit. */
-const running = new Set<{ child: ChildProcess; kill(): Promise<void> }>();
+const superjsonLines: LineCodec = { parse: (line) => SuperJSON.parse(line), stringify: (v) => SuperJSON.stringify(v) };
 
-export class TestNode {
-  readonly child: ChildProcess;
-  readonly name: string;
-  nodeId = "";
-  addresses: string[] = [];
-  /** Everything it wrote on stdout, in order. */
-  readonly events: NodeEvent[] = [];
-  /** Everything it wrote on stderr. */
-  stderr = "";
-  readonly exited: Promise<number | null>;
-  private readonly waiters = new Set<(e: NodeEvent) => void>();
-  private nextId = 1;
-
+export class TestNode extends ChildNode<NodeEvent> {
   constructor(child: ChildProcess, name: string) {
-    this.child = child;
-    this.name = name;
-    const exited = deferred<number | null>();
-    this.exited = exited.promise;
-    child.on("exit", (code) => {
-      running.delete(this);
-      exited.resolve(code);
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (d: string) => {
-      this.stderr += d;
-    });
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      let e: NodeEvent;
-      try {
-        e = SuperJSON.parse<NodeEvent>(line);
-      } catch {
-        e = { ev: "stdout", text: line };
-      }
-      this.events.push(e);
-      for (const w of this.waiters) w(e);
-    });
-  }
-
-  /** Whether the process is still running. */
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** The first event (already seen or still to come) that `pred` accepts. */
-  event(pred: (e: NodeEvent) => boolean, ms = EVENT_TIMEOUT_MS, label = "an event"): Promise<NodeEvent> {
-    const found = this.events.find(pred);
-    if (found !== undefined) return Promise.resolve(found);
-    const d = deferred<NodeEvent>();
-    const w = (e: NodeEvent): void => {
-      if (pred(e)) d.resolve(e);
-    };
-    this.waiters.add(w);
-    const gone = this.exited.then(() => {
-      throw new Error(`${this.name} exited while waiting for ${label}\n--- its stderr:\n${this.stderr}`);
-    });
-    return waitFor(Promise.race([d.promise, gone]), ms, `${label} from ${this.name}`).finally(() => this.waiters.delete(w));
-  }
-
-  /** Sends a command without waiting; returns its id. */
-  command(cmd: string, args: Record<string, unknown> = {}): number {
-    const id = this.nextId++;
-    this.child.stdin!.write(`${SuperJSON.stringify({ id, cmd, ...args })}\n`);
-    return id;
-  }
-
-  /** Runs a fixture command and resolves with its answer (rejects if it threw). */
-  async call(cmd: string, args: Record<string, unknown> = {}, ms = EVENT_TIMEOUT_MS): Promise<NodeEvent> {
-    const id = this.command(cmd, args);
-    const answer = await this.event((e) => e.re === id, ms, `the answer to ${cmd}`);
-    if (answer.error !== undefined) throw new Error(`${this.name}: ${cmd} failed: ${answer.error}`);
-    return answer;
+    super(child, name, superjsonLines);
   }
 
   /** A new port of the given kind on this node (see the fixture). */
@@ -160,12 +91,6 @@ export class TestNode {
   logs(): string[] {
     return this.events.filter((e) => e.ev === "log").map((e) => e.text as string);
   }
-
-  /** Kills the process (SIGKILL by default) and waits until it is gone. */
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    if (this.alive) this.child.kill(signal);
-    await waitFor(this.exited, 5000, `${this.name} to exit`);
-  }
 }
 
 export interface StartOptions {
@@ -188,12 +113,7 @@ export async function startNode(options: ConfigureOptions = {}, start: StartOpti
     env: { ...process.env, NO_COLOR: "1", ...start.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const node = new TestNode(child, name);
-  running.add(node);
-  const ready = await node.event((e) => e.ev === "ready", START_TIMEOUT_MS, "ready");
-  node.nodeId = ready.nodeId as string;
-  node.addresses = ready.addresses as string[];
-  return node;
+  return new TestNode(child, name).ready(START_TIMEOUT_MS);
 }
 
 /**
@@ -214,11 +134,10 @@ export class Program {
       env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    running.add(this);
+    track(this);
     const exited = deferred<number | null>();
     this.exited = exited.promise;
     this.child.on("exit", (code) => {
-      running.delete(this);
       exited.resolve(code);
       for (const w of this.waiters) w();
     });
@@ -272,14 +191,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Kills every test node still running and waits for them to be gone. */
-export async function stopAllNodes(): Promise<void> {
-  await Promise.all([...running].map((n) => n.kill()));
-}
-
-process.on("exit", () => {
-  for (const n of running) n.child.kill("SIGKILL");
-});
+/** Kills every test node and program still running and waits for them to be gone. */
+export const stopAllNodes = stopChildren;
 
 // ---- a scripted fake peer -------------------------------------------------------------
 
