@@ -18,13 +18,13 @@
  */
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { stopChildren } from "./child-node.ts";
 import { SpecTimeoutError } from "./helpers.ts";
 import { type NodeEvent, SECRET, START_TIMEOUT_MS, TestNode } from "./net-helpers.ts";
 import type { ConfigureOptions } from "../lib/config/configure.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const fixture = new URL("./fixtures/db-node.ts", import.meta.url).pathname;
-const running = new Set<TestNode>();
 
 /** Starts a database test node (see spec/fixtures/db-node.ts). */
 export async function startDbNode(options: ConfigureOptions = {}, start: { name?: string; env?: Record<string, string> } = {}): Promise<TestNode> {
@@ -35,23 +35,11 @@ export async function startDbNode(options: ConfigureOptions = {}, start: { name?
     env: { ...process.env, NO_COLOR: "1", ...start.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const node = new TestNode(child, name);
-  running.add(node);
-  void node.exited.then(() => running.delete(node));
-  const ready = await node.event((e) => e.ev === "ready", START_TIMEOUT_MS, "ready");
-  node.nodeId = ready.nodeId as string;
-  node.addresses = ready.addresses as string[];
-  return node;
+  return new TestNode(child, name).ready(START_TIMEOUT_MS);
 }
 
-/** Kills every database test node still running. */
-export async function stopDbNodes(): Promise<void> {
-  await Promise.all([...running].map((n) => n.kill()));
-}
-
-process.on("exit", () => {
-  for (const n of running) n.child.kill("SIGKILL");
-});
+/** Kills every test node still running (killed at exit anyway: spec/child-node.ts). */
+export const stopDbNodes = stopChildren;
 
 export interface DbMonCall {
   content: Record<string, unknown>;
