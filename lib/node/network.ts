@@ -33,7 +33,7 @@ import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/no
 import { deliverLocal } from "../kernel/ports.ts";
 import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts";
 import { debug, info, isTracing, trace, warn } from "../log.ts";
-import { Link, type LinkOptions } from "../transport/connection.ts";
+import { Link, type LinkOptions, socketErrorText } from "../transport/connection.ts";
 import type { Packet } from "../transport/framing.ts";
 import { PROTOCOL, alreadyConnectedError } from "../transport/handshake.ts";
 import { type Listener, dial, listen } from "../transport/tcp.ts";
@@ -437,7 +437,7 @@ class Dialer {
       if (connected || this.finished) return;
       this.attempts.delete(socket);
       this.crossed = false;
-      this.attemptFailed(connectErrorText(err));
+      this.attemptFailed(socketErrorText(err));
     });
     if (this.index < this.addresses.length) {
       const jitter = 0.9 + Math.random() * 0.2;
@@ -483,21 +483,6 @@ class Dialer {
   }
 }
 
-/** AEMP reports a failed connect by the OS error's text (e.g. "Connection refused"). */
-function connectErrorText(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case "ECONNREFUSED":
-      return "Connection refused";
-    case "ETIMEDOUT":
-      return "Connection timed out";
-    case "EHOSTUNREACH":
-      return "No route to host";
-    case "ENETUNREACH":
-      return "Network is unreachable";
-    default:
-      return err.message;
-  }
-}
 
 /** Keeps a link to one seed address up, retrying with a doubling delay. */
 class SeedKeeper {
@@ -558,7 +543,7 @@ class SeedKeeper {
     });
     socket.once("error", (err: NodeJS.ErrnoException) => {
       if (connected) return; // a live link reports its own errors (see Dialer)
-      debug(`seed ${this.address}: ${connectErrorText(err)}`);
+      debug(`seed ${this.address}: ${socketErrorText(err)}`);
       this.schedule();
     });
   }
