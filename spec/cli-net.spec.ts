@@ -124,7 +124,7 @@ test("cli db - prints a family as JSON, --keys its keys, internal families too",
   dbSet("clitest::fam", "k2", "v");
   dbSet("clitest::fam", "k1", { a: 1 });
   // A query from this node comes after its updates: the global node has them now.
-  assert.equal(Object.keys(await dbFamily("clitest::fam")).length, 2);
+  assert.equal(Object.keys(await waitFor(dbFamily("clitest::fam"), 10_000, "the family from the master")).length, 2);
   assert.equal(JSON.parse(await aempOk(rc, ["db", "clitest::fam"])), { k2: "v", k1: { a: 1 } });
   assert.is(await aempOk(rc, ["db", "--keys", "clitest::fam"]), "k1\nk2\n");
   assert.equal(JSON.parse(await aempOk(rc, ["db", "clitest::empty"])), {});
@@ -135,7 +135,7 @@ test("cli db - prints a family as JSON, --keys its keys, internal families too",
 
 test("cli dbmon - the content, then + added, = changed, - deleted; SIGINT ends it with 0", async () => {
   dbSet("clitest::watch", "before", 1);
-  await dbFamily("clitest::watch");
+  await waitFor(dbFamily("clitest::watch"), 10_000, "the family from the master");
   const watch = startAemp(rc, ["dbmon", "clitest::watch"]);
   await watch.line(/^following clitest::watch \(Ctrl-C to stop\)$/, 15_000, "stderr");
   await watch.line(/^\+ before 1$/);
