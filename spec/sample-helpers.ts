@@ -11,6 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { deferred, waitFor } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -105,3 +106,33 @@ export async function stopSamples(): Promise<void> {
 process.on("exit", () => {
   for (const p of running) p.child.kill("SIGKILL");
 });
+
+/** How a program run to its end went. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `tsx ARGS` in the project root, as `npx tsx ...` would, and resolves once it has
+ * exited (killing it if it has not within `ms`).
+ */
+export async function runToEnd(args: string[], ms = 20_000): Promise<Run> {
+  const child = spawn(join(root, "node_modules", ".bin", "tsx"), args, {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  try {
+    const code = await waitFor(exited, ms, `${args.join(" ")} to exit`);
+    return { code, stdout, stderr };
+  } finally {
+    child.kill();
+  }
+}

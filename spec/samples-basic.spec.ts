@@ -2,38 +2,7 @@
 // processes the way a reader runs them, checking what they print and that they exit.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { waitFor } from "./helpers.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `npx tsx <args>` in the project root; resolves when the process has exited. */
-async function tsx(args: string[], ms = 20_000): Promise<Run> {
-  const child = spawn(join(root, "node_modules", ".bin", "tsx"), args, {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d));
-  child.stderr.on("data", (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  try {
-    const code = await waitFor(exited, ms, `${args.join(" ")} to exit`);
-    return { code, stdout, stderr };
-  } finally {
-    child.kill();
-  }
-}
+import { runToEnd as tsx } from "./sample-helpers.ts";
 
 test("first-message - prints 'Ending with: 123' and exits 0", async () => {
   const run = await tsx(["samples/first-message/first-message.ts"]);

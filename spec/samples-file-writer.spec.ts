@@ -2,7 +2,6 @@
 // `npm start` demo run as a child process.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { sendFile } from "../samples/file-writer/client.ts";
 import { startFileWriter } from "../samples/file-writer/server.ts";
 import { superviseFileWriter } from "../samples/file-writer/supervisor.ts";
 import { deferred, rejects, waitFor } from "./helpers.ts";
+import { runToEnd } from "./sample-helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 let dir = "";
@@ -262,25 +262,7 @@ test("supervisor - a supervisor killed abnormally takes its server with it", asy
 
 // ---- command line: client.ts and the demo --------------------------------------------------
 
-/** Runs `npx tsx <args>` in the project root; resolves when the process has exited. */
-async function tsx(args: string[], ms = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(join(root, "node_modules", ".bin", "tsx"), args, {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d));
-  child.stderr.on("data", (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  try {
-    const code = await waitFor(exited, ms, `${args.join(" ")} to exit`);
-    return { code, stdout, stderr };
-  } finally {
-    child.kill();
-  }
-}
+const tsx = (args: string[], ms = 30_000) => runToEnd(args, ms);
 
 test("client - the command line copies a file through a file writer", async () => {
   const source = join(root, "samples", "file-writer", "server.ts");
