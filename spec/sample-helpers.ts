@@ -69,6 +69,12 @@ export class SampleProcess {
     return this.lines.filter((l) => re.test(l)).length;
   }
 
+  /** Waits (with a deadline) for it to exit; its exit code and output. */
+  async result(ms = 30_000): Promise<{ code: number | null; out: string; err: string }> {
+    const code = await waitFor(this.exited, ms, `${this.name} to finish`);
+    return { code, out: this.lines.join("\n"), err: this.stderr };
+  }
+
   /** Types a line on its stdin. */
   write(text: string): void {
     this.child.stdin!.write(`${text}\n`);

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { waitFor } from "./helpers.ts";
 import { runSample, stopSamples } from "./sample-helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "aemp-fw-net-"));
@@ -16,10 +15,8 @@ const env = { AEMP_SECRET: "file-writer-network-spec" };
 const dirOf = "samples/file-writer";
 
 /** Runs a client to its end; resolves with its exit code and output. */
-async function client(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const c = runSample(`${dirOf}/network-client.ts`, args, { env });
-  const code = await waitFor(c.exited, 30_000, "a client to finish");
-  return { code, out: c.lines.join("\n"), err: c.stderr };
+function client(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return runSample(`${dirOf}/network-client.ts`, args, { env }).result();
 }
 
 const server = runSample(`${dirOf}/network-server.ts`, ["*"], { env });
