@@ -440,8 +440,8 @@ export class RedisBackend implements DbBackend {
     const error = this.unavailable(this.lastError);
     if (!this.outageLogged) {
       this.outageLogged = true;
-      if (role === "commands") warn(`${error.message}; queries fail and monitors wait until it is back`);
-      else warn(`database: lost the subscription to Redis at ${this.name}; monitors wait until it is back`);
+      // Whichever connection notices first, the line says the same: Redis is unreachable.
+      warn(`${error.message}${role === "commands" ? "" : " (the subscription was lost)"}; queries fail and monitors wait until it is back`);
     }
     for (const w of this.watches.values()) this.tellDown(w, error);
   }
