@@ -134,3 +134,19 @@ export class DbUnavailableError extends AempError {
     this.backend = backend;
   }
 }
+
+/**
+ * A second copy of aemp was loaded into a process that already runs one (two installs
+ * of the package, e.g. a global `aemp` and a project's own). A process has one node,
+ * so two kernels would split it silently; the second copy refuses to load instead.
+ * `first` and `second` are the files of the two copies. Code `ERR_DUPLICATE_INSTANCE`.
+ */
+export class DuplicateInstanceError extends AempError {
+  readonly first: string;
+  readonly second: string;
+  constructor(first: string, second: string, message: string) {
+    super("ERR_DUPLICATE_INSTANCE", message);
+    this.first = first;
+    this.second = second;
+  }
+}

@@ -4,12 +4,11 @@
  * (`set`/`del` and AEMP's `setKEY`/`delKEY`), `showprofile`, `showconfig`, chaining,
  * and the error cases (one line, exit 1, file untouched), plus `help`.
  */
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AEMP, type TempRc, aemp, aempOk, stopAll, tempRc } from "./cli-helpers.ts";
+import { type TempRc, aemp, aempOk, stopAll, tempRc } from "./cli-helpers.ts";
 
 let rc: TempRc;
 
@@ -171,15 +170,6 @@ test("cli errors - a corrupt rc file is named, never replaced by defaults", asyn
   await fails(["setseeds", "a:1"], new RegExp(`^aemp setseeds: the aemp rc file ${rc.path} is not valid JSON`));
   await fails(["showconfig"], /is not valid JSON/);
   assert.is(readFileSync(rc.path, "utf8"), '{"version":1,"secret":');
-});
-
-test("cli executable - runs as itself from any directory, also through a link as node_modules/.bin/aemp", async () => {
-  assert.match(await aempOk(rc, ["--version"], { executable: AEMP, cwd: rc.dir }), /^aemp \d+\.\d+\.\d+\n$/);
-  const bin = join(rc.dir, "node_modules", ".bin");
-  mkdirSync(bin, { recursive: true });
-  symlinkSync(AEMP, join(bin, "aemp"));
-  await aempOk(rc, ["setsecret", "via-link"], { executable: join(bin, "aemp"), cwd: tmpdir() });
-  assert.is(rc.read().secret, "via-link");
 });
 
 test("cli help - overview, one command, unknown commands print help and fail", async () => {

@@ -51,9 +51,10 @@
  * a silent network cut is noticed too. ioredis reconnects with a backoff of up to 2 s.
  */
 import type { Redis, RedisOptions } from "ioredis";
+
 import SuperJSON from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
-import { DbUnavailableError } from "../errors.ts";
+import { ConfigError, DbUnavailableError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { debug, error as logError, warn } from "../log.ts";
 import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
@@ -868,12 +869,22 @@ export class RedisBackend implements DbBackend {
   }
 }
 
+/** ioredis is an optional peer dependency: loaded only when a Redis database is configured. */
+async function loadIoredis(url: string): Promise<{ Redis: typeof Redis }> {
+  try {
+    return await import("ioredis");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw err;
+    throw new ConfigError(`db ${JSON.stringify(redactUrl(url))} needs the ioredis package, which is not installed: npm install ioredis`, { cause: err });
+  }
+}
+
 /**
  * Opens the Redis backend for `url` (`redis://[:password@]host:port/N`, `rediss://` for
  * TLS) with ioredis. Connecting starts at once and goes on in the background.
  */
 export async function openRedisBackend(url: string, options: RedisBackendOptions = {}): Promise<RedisBackend> {
-  const { Redis } = await import("ioredis");
+  const { Redis } = await loadIoredis(url);
   const clientOptions: RedisOptions = {
     // Fail fast instead of queueing while disconnected (see the module comment).
     enableOfflineQueue: false,

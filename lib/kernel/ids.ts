@@ -8,6 +8,7 @@
  * fully random as in Perl, so a remote node cannot guess them ahead of time.
  */
 import { randomBytes } from "node:crypto";
+import "./instance.ts"; // refuses to load beside another copy of aemp
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 

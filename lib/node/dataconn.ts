@@ -47,7 +47,6 @@
  */
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { TLSSocket } from "node:tls";
 import { DataConnError, PortContextError, argumentError } from "../errors.ts";
 import type { Guard } from "../kernel/guard.ts";
 import { NODE, nodeOf } from "../kernel/ids.ts";
@@ -126,7 +125,7 @@ export class DataConn extends Duplex {
     this.id = id;
     this.#inner = inner;
     this.#remote = remote;
-    this.encrypted = inner instanceof TLSSocket;
+    this.encrypted = (inner as { encrypted?: unknown }).encrypted === true; // a TLSSocket
     // The inner stream must not end its writable side by itself when the peer's FIN
     // arrives: we do, after our own pending writes (allowHalfOpen: false above).
     (inner as { allowHalfOpen: boolean }).allowHalfOpen = true;

@@ -24,7 +24,8 @@
 import { X509Certificate } from "node:crypto";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
-import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
+import { createRequire } from "node:module";
+import type * as Tls from "node:tls";
 import { error as logError } from "../log.ts";
 import { FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
 import {
@@ -93,6 +94,11 @@ export interface LinkEvents {
   onRaw?(stream: Duplex, head: Buffer, link: Link): void;
 }
 
+// Loading node:tls costs a few MB of memory (OpenSSL state), and most nodes never run
+// TLS: it is loaded the first time a link starts TLS.
+let tlsModule: typeof Tls | undefined;
+const tls = (): typeof Tls => (tlsModule ??= createRequire(import.meta.url)("node:tls") as typeof Tls);
+
 type Phase = "greeting" | "tls" | "auth" | "up" | "raw" | "down";
 
 export class Link {
@@ -117,7 +123,7 @@ export class Link {
   private out: { write(data: string): unknown } ;
   /** The TLS side of the link, once started; raw bytes are forwarded to it. */
   private tlsBridge: Duplex | undefined;
-  private tlsSocket: TLSSocket | undefined;
+  private tlsSocket: Tls.TLSSocket | undefined;
   private tlsActive = false;
   private readonly ourLines: GreetingLines;
   private peerLines: [string, string] | undefined;
@@ -358,10 +364,11 @@ export class Link {
     this.tlsBridge = bridge;
     this.reader = new LineReader();
     if (early.length > 0) bridge.push(early);
+    const { TLSSocket, connect, createSecureContext } = tls();
     const common = { secureContext: createSecureContext({ cert, key, ca: [cert] }), requestCert: true, rejectUnauthorized: true };
-    const secure: TLSSocket =
+    const secure =
       tlsRole(this.ourLines, this.peerLines!) === "client"
-        ? tlsConnect({ socket: bridge, ...common, checkServerIdentity: () => undefined })
+        ? connect({ socket: bridge, ...common, checkServerIdentity: () => undefined })
         : new TLSSocket(bridge, { ...common, isServer: true });
     this.tlsSocket = secure;
     secure.on("error", this.onTlsError);
@@ -374,7 +381,7 @@ export class Link {
     return new X509Certificate(this.options.tls!.cert).fingerprint256;
   }
 
-  private tlsReady(secure: TLSSocket): void {
+  private tlsReady(secure: Tls.TLSSocket): void {
     if (this.phase !== "tls") return;
     // The network shares one certificate: the peer must present exactly it. (A
     // server-side TLSSocket made by hand never sets `authorized`, so this check is

@@ -20,6 +20,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { ProtocolError, argumentError } from "../errors.ts";
+import { VERSION } from "../version.ts";
 
 /** The protocol name of a node link (DataConn side channels use `aemp-dataconn`). */
 export const PROTOCOL = "aemp";
@@ -32,7 +33,7 @@ export const DATACONN_PROTOCOL = "aemp-dataconn";
 /** The only protocol version there is; any other fails the link. */
 export const PROTOCOL_VERSION = 1;
 /** What we put in `provider=`; Perl sends `AE-2.01`. */
-export const PROVIDER = "aemp-ts/0.1.0";
+export const PROVIDER = `aemp-ts/${VERSION}`;
 /** Longest handshake line accepted, in bytes without its line end (AEMP's pre-auth read limit). */
 export const MAX_HANDSHAKE_LINE = 4096;
 /** Auth methods we know how to produce and check. */

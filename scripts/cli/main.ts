@@ -6,18 +6,14 @@
  *
  * Exit codes: 0 success, 1 error, 2 `mon` saw an abnormal kill, 130 interrupted.
  */
-import { readFileSync } from "node:fs";
 import { rcPath, writeRc } from "../../lib/config/rc.ts";
 import { AempError } from "../../lib/errors.ts";
 import { logLevel } from "../../lib/log.ts";
+import { VERSION } from "../../lib/version.ts";
 import { CliError, Context, type Io } from "./command.ts";
 import { overview } from "./help.ts";
 import { commands, findCommand, setHelpRcFile } from "./registry.ts";
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
 
 function save(ctx: Context): void {
   if (ctx.dirty) writeRc(ctx.rc(), ctx.path);
@@ -42,7 +38,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
         io.out(overview(commands, path ?? rcPath()));
         return 0;
       } else if (a === "-V" || a === "--version") {
-        io.out(`aemp ${version()}\n`);
+        io.out(`aemp ${VERSION}\n`);
         return 0;
       } else throw new CliError(`unknown option ${a} (aemp help lists the commands)`);
     }
