@@ -150,3 +150,41 @@ export class DuplicateInstanceError extends AempError {
     this.second = second;
   }
 }
+
+/**
+ * `snd` could not send a message to another node, and nothing was queued (as Perl's
+ * `snd` raises the encoder's error to the sender). Code `ERR_UNENCODABLE` when the
+ * message cannot be written in the link's framing (a BigInt towards a `json` peer, a
+ * cycle, a Proxy or getter that throws, nesting too deep, a `__proto__` key in
+ * `superjson`); code `ERR_MESSAGE_TOO_LARGE` when its encoding is longer than the
+ * receiver accepts (`max_packet_size`: the peer's own, when it says, else ours).
+ * `port` is the destination, `framing` the framing tried, `size` the encoded size in
+ * bytes when it was too large.
+ */
+export class EncodeError extends AempError {
+  readonly port: string;
+  readonly framing: string;
+  readonly size: number | undefined;
+  constructor(code: "ERR_UNENCODABLE" | "ERR_MESSAGE_TOO_LARGE", port: string, framing: string, message: string, options?: { size?: number; cause?: unknown }) {
+    super(code, message, options);
+    this.port = port;
+    this.framing = framing;
+    this.size = options?.size;
+  }
+}
+
+/**
+ * `configure` could not listen on one of its `binds` (the address is in use, not an
+ * address of this host, or needs privileges). Nothing is left listening: `configure`
+ * may be called again. `bind` is the entry, `reason` the system's code (`EADDRINUSE`,
+ * `EADDRNOTAVAIL`, `EACCES`...). Code `ERR_LISTEN`.
+ */
+export class ListenError extends AempError {
+  readonly bind: string;
+  readonly reason: string | undefined;
+  constructor(bind: string, message: string, options?: { reason?: string; cause?: unknown }) {
+    super("ERR_LISTEN", message, options);
+    this.bind = bind;
+    this.reason = options?.reason;
+  }
+}

@@ -30,6 +30,7 @@ import { NODE } from "./kernel/ids.ts";
 import { monitor } from "./kernel/mon.ts";
 import { registerNodeRequest } from "./kernel/node-port.ts";
 import { kil, port, rcv, snd } from "./kernel/ports.ts";
+import { type Timer, timer } from "./kernel/timers.ts";
 import { currentRouter } from "./kernel/remote.ts";
 import { globalService } from "./global/current.ts";
 import { debug, onLog, recentLogs, type LogRecord } from "./log.ts";
@@ -137,7 +138,7 @@ interface NodeState {
   port: string;
   ready: boolean;
   watch: Guard | undefined;
-  retry: NodeJS.Timeout | undefined;
+  retry: Timer | undefined;
 }
 
 /**
@@ -171,7 +172,7 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
     const existing = nodes.get(node);
     if (existing !== undefined) {
       if (existing.port !== "") return;
-      clearTimeout(existing.retry); // a resubscription was planned: now is as good
+      existing.retry?.cancel(); // a resubscription was planned: now is as good
     }
     const state: NodeState = { port: "", ready: false, watch: undefined, retry: undefined };
     const r = port((time: unknown, _ctx: unknown, lvl: unknown, text: unknown) => {
@@ -194,8 +195,7 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
       if (reason.length === 0) return;
       debug(`log catcher lost ${node}: ${reason.map(String).join(" ")}`);
       // Still in 'l: subscribe again (no second backlog).
-      const retry = setTimeout(() => start(node, false), RESUBSCRIBE_DELAY * 1000);
-      retry.unref();
+      const retry = timer(RESUBSCRIBE_DELAY, () => start(node, false)).unref();
       nodes.set(node, { port: "", ready: false, watch: undefined, retry });
     });
     const opts = { backlog, ready: true };
@@ -212,7 +212,7 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
     nodes.delete(node);
     unconfirmed.delete(node);
     if (state === undefined) return;
-    clearTimeout(state.retry);
+    state.retry?.cancel();
     state.watch?.cancel();
     if (state.port !== "") kil(state.port);
   };
@@ -242,11 +242,11 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
     settled(timeout = 5) {
       return new Promise<string[]>((resolve) => {
         const done = (): void => {
-          clearTimeout(timer);
+          deadline.cancel();
           settleWaiters.delete(done);
           resolve([...unconfirmed]);
         };
-        const timer = setTimeout(done, timeout * 1000);
+        const deadline = timer(timeout, done);
         settleWaiters.add(done);
         checkSettled();
       });

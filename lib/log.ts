@@ -15,6 +15,11 @@
  *
  * The last `HISTORY_SIZE` printed records are kept (`recentLogs`), so a log catcher
  * that subscribes late still sees the warnings that came before it.
+ *
+ * Log texts quote what peers sent (node IDs, request names, greeting lines), so every
+ * record's text has its control characters escaped (`\n`, `\x1b`...) here, where
+ * records are made: a record is always one line, and no peer can forge a line or send
+ * terminal escapes to whoever reads the log, whichever sink or catcher prints it.
  */
 
 export const LEVELS = ["off", "fatal", "critical", "error", "warn", "note", "notice", "info", "debug", "trace"] as const;
@@ -104,7 +109,7 @@ export function recentLogs(maxLevel = 9): LogRecord[] {
 /** Logs `text` at level `n` if the level (or a sink's) is enabled. */
 export function log(n: number, text: string): void {
   if (n > level && n > captureLevel) return;
-  const record = { level: n, time: Date.now(), text };
+  const record = { level: n, time: Date.now(), text: escapeControls(text) };
   for (const [sink, sinkLevel] of sinks) {
     if (n > (sinkLevel ?? level)) continue;
     try {
@@ -117,7 +122,7 @@ export function log(n: number, text: string): void {
   if (history.length < HISTORY_SIZE) history.push(record);
   else history[historyNext] = record;
   historyNext = (historyNext + 1) % HISTORY_SIZE;
-  process.stderr.write(`${new Date(record.time).toISOString()} <${n}> ${text}\n`);
+  process.stderr.write(`${new Date(record.time).toISOString()} <${n}> ${record.text}\n`);
 }
 
 export const error = (text: string): void => log(3, text);
@@ -129,7 +134,22 @@ export const debug = (text: string): void => log(8, text);
 export function trace(direction: "SND" | "RCV", node: string, msg: unknown[]): void {
   if (!tracing) return;
   const arrow = direction === "SND" ? "<-" : "->";
-  process.stderr.write(`${direction} ${node} ${arrow} ${safeJson(msg)}\n`);
+  process.stderr.write(`${direction} ${escapeControls(node)} ${arrow} ${safeJson(msg)}\n`);
+}
+
+// C0 controls, DEL, the C1 controls (some terminals act on those too), the Unicode line
+// separators and the bidirectional overrides (which make a line read differently).
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]/;
+const CONTROLS_ALL = new RegExp(CONTROLS.source, "g");
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** `text` with every control character written as an escape (`\n`, `\x1b`), so it prints as one harmless line. */
+export function escapeControls(text: string): string {
+  if (!CONTROLS.test(text)) return text;
+  return text.replace(CONTROLS_ALL, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`);
+  });
 }
 
 function safeJson(value: unknown): string {

@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { PortKilledError } from "../lib/errors.ts";
 import { Mailbox, Waiter } from "../lib/async/mailbox.ts";
 import type { Message } from "../lib/kernel/ports.ts";
+import { timer as startTimer } from "../lib/kernel/timers.ts";
 import { activeTimers, deferred, rejects, waitFor } from "./helpers.ts";
 
 /** The private array of slots, to check that a rebuild or a prefix drop really happened. */
@@ -381,7 +382,7 @@ test("mailbox - settle and fail release the waiter's timer and abort listener, o
     const ctl = new AbortController();
     const { w, result } = waiter("x");
     const onAbort = (): void => {};
-    const timer = setTimeout(() => {}, 60_000);
+    const timer = startTimer(60, () => {});
     ctl.signal.addEventListener("abort", onAbort, { once: true });
     w.extras = { timer, signal: ctl.signal, onAbort };
     assert.is(activeTimers(), timersBefore + 1);

@@ -19,6 +19,7 @@
  * timer and the abort listener, so nothing is left behind (checked by the async specs).
  */
 import type { Message, PortScope, Sink } from "../kernel/ports.ts";
+import type { Timer } from "../kernel/timers.ts";
 import { PortKilledError } from "../errors.ts";
 
 interface TagQueue {
@@ -37,7 +38,7 @@ export type Verdict = unknown;
 
 /** What a timed or cancellable wait must release when it ends. */
 export interface WaitExtras {
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -74,7 +75,7 @@ export class Waiter {
     this.done = true;
     const x = this.extras;
     if (x !== null) {
-      if (x.timer !== undefined) clearTimeout(x.timer);
+      x.timer?.cancel();
       if (x.onAbort !== undefined) x.signal!.removeEventListener("abort", x.onAbort);
     }
     return true;

@@ -31,7 +31,7 @@ import {
   sinkOf,
   syncPort,
 } from "../kernel/ports.ts";
-import { secondsToMs } from "../kernel/timers.ts";
+import { secondsToMs, timer } from "../kernel/timers.ts";
 import { Mailbox, type Verdict, type WaitExtras, Waiter } from "./mailbox.ts";
 
 /** How long to wait (seconds; 0 = only if already queued) and what can cancel it. */
@@ -194,10 +194,10 @@ function wait(box: Mailbox, match: string | ((msg: Message) => Verdict), ms: num
         signal.addEventListener("abort", x.onAbort, { once: true });
       }
       if (ms !== undefined) {
-        x.timer = setTimeout(() => {
+        x.timer = timer(ms / 1000, () => {
           box.removeWaiter(w);
           w.settle(undefined);
-        }, ms);
+        });
       }
     }
     box.addWaiter(w);

@@ -19,7 +19,7 @@ import { type Guard, guard } from "../kernel/guard.ts";
 import { SELF } from "../kernel/ports.ts";
 import { monitor } from "../kernel/mon.ts";
 import type { WatchListener } from "../global/global.ts";
-import { secondsToMs } from "../kernel/timers.ts";
+import { type Timer, secondsToMs, timer } from "../kernel/timers.ts";
 import { type DbStatusListener, dbBackend as service } from "./backend.ts";
 
 /** One family's content: key -> value. */
@@ -167,18 +167,18 @@ export function dbChanges(family: string): AsyncIterableIterator<DbChange> & Asy
 export function dbWaitFor(family: string, timeout?: number): Promise<DbFamily | undefined> {
   const ms = timeout === undefined ? undefined : secondsToMs("dbWaitFor", "timeout", timeout);
   return new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
+    let deadline: Timer | undefined;
     const g = dbMon(family, (fam) => {
       if (Object.keys(fam).length === 0) return;
-      if (timer !== undefined) clearTimeout(timer);
+      deadline?.cancel();
       queueMicrotask(() => g.cancel());
       resolve({ ...fam });
     });
     if (ms !== undefined) {
-      timer = setTimeout(() => {
+      deadline = timer(ms / 1000, () => {
         g.cancel();
         resolve(undefined);
-      }, ms);
+      });
     }
   });
 }

@@ -56,6 +56,7 @@ import SuperJSON from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
 import { ConfigError, DbUnavailableError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
+import { type Timer, timer } from "../kernel/timers.ts";
 import { debug, error as logError, warn } from "../log.ts";
 import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
 import { SNAPSHOT, SYNC, TICK, WRITE } from "./redis-scripts.ts";
@@ -212,9 +213,9 @@ export class RedisBackend implements DbBackend {
   private lastError: unknown;
   private outageLogged = false;
   private readonly firstConnection = new Set<{ resolve: () => void; reject: (err: unknown) => void }>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   /** A sweep due when another owner's lease runs out before the next tick. */
-  private soon: NodeJS.Timeout | undefined;
+  private soon: Timer | undefined;
   private syncRunning = false;
   private syncAgain = false;
   /** Sets and deletes waiting for the end of the tick (arguments of the write script). */
@@ -377,9 +378,8 @@ export class RedisBackend implements DbBackend {
           const ms = Number(wait);
           if (ms >= 0 && ms < this.leaseMs / 4 && !this.closed) {
             // Another owner's lease runs out before our next tick: sweep right then.
-            if (this.soon !== undefined) clearTimeout(this.soon);
-            this.soon = setTimeout(() => this.tick(), ms + 5);
-            this.soon.unref();
+            this.soon?.cancel();
+            this.soon = timer((ms + 5) / 1000, () => this.tick()).unref();
           }
           if (held === 0) {
             warn(`database: this node's lease in Redis (${this.name}) had run out and its entries were removed; writing them again`);
@@ -410,8 +410,7 @@ export class RedisBackend implements DbBackend {
     for (const w of this.firstConnection) w.resolve();
     this.firstConnection.clear();
     if (this.timer === undefined) {
-      this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(this.leaseMs / 4)));
-      this.timer.unref();
+      this.timer = timer(Math.max(1, Math.floor(this.leaseMs / 4)) / 1000, () => this.tick(), { repeat: true }).unref();
     }
     if (this.subReady) void this.resyncWatches();
   }
@@ -477,19 +476,19 @@ export class RedisBackend implements DbBackend {
     return new Promise((resolve, reject) => {
       const waiter = {
         resolve: () => {
-          clearTimeout(timer);
+          deadline.cancel();
           resolve();
         },
         reject: (err: unknown) => {
-          clearTimeout(timer);
+          deadline.cancel();
           reject(err);
         },
       };
       const error = this.unavailable(new Error(`no connection within ${this.connectTimeoutMs} ms`));
-      const timer = setTimeout(() => {
+      const deadline = timer(this.connectTimeoutMs / 1000, () => {
         this.firstConnection.delete(waiter);
         reject(error);
-      }, this.connectTimeoutMs);
+      });
       this.firstConnection.add(waiter);
     });
   }
@@ -858,8 +857,8 @@ export class RedisBackend implements DbBackend {
 
   private stop(): void {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
-    if (this.soon !== undefined) clearTimeout(this.soon);
+    this.timer?.cancel();
+    this.soon?.cancel();
     const err = this.unavailable(undefined);
     for (const w of this.firstConnection) w.reject(err);
     this.firstConnection.clear();

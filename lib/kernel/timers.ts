@@ -1,10 +1,16 @@
 /**
- * Time-based helpers: `after` and `cal` (AEMP's simple RPC).
+ * Time-based helpers: `after` and `cal` (AEMP's simple RPC), and `timer`, the one
+ * timeout every module of aemp sets its timers with.
  *
  * Times are seconds, fractional allowed. Callbacks given to these run in the port
  * context of whoever called them (as if wrapped in `psub`), so an exception kills the
  * caller's port instead of escaping to the event loop; outside any port context it is
  * logged as an error.
+ *
+ * Node's `setTimeout` takes at most 2^31-1 ms (about 24.8 days): a longer delay fires at
+ * once, with a `TimeoutOverflowWarning`. Delays here come from users (`after(1e10)`,
+ * `get(tag, 1e10)`) and from the configuration (`monitor_timeout`), so `timer` waits
+ * for a long delay in steps of that size, checking a monotonic clock, and fires once.
  */
 import { argumentError } from "../errors.ts";
 import { error as logError } from "../log.ts";
@@ -12,6 +18,81 @@ import { type Guard, guard } from "./guard.ts";
 import { isPortId } from "./ids.ts";
 import { type Callback, currentPort, defer, isThenable, kil, peval, port, snd } from "./ports.ts";
 import { monitor } from "./mon.ts";
+
+/** The longest delay `setTimeout` takes, in milliseconds. */
+export const MAX_TIMER_STEP_MS = 2 ** 31 - 1;
+
+/** A pending `timer`: `cancel()` stops it (twice is harmless); `unref()` lets the process exit meanwhile. */
+export interface Timer {
+  cancel(): void;
+  unref(): Timer;
+}
+
+/**
+ * Calls `fn` once after `seconds` (any finite delay >= 0), or, with `repeat`, every
+ * `seconds` until cancelled. Every timer in lib/ goes through here, so no delay can
+ * overflow Node's limit. `stepMs` is for specs: the longest single wait.
+ */
+export function timer(seconds: number, fn: () => void, options: { repeat?: boolean; stepMs?: number } = {}): Timer {
+  const ms = Math.max(0, seconds * 1000);
+  const step = options.stepMs ?? MAX_TIMER_STEP_MS;
+  if (ms <= step) return new NodeTimer(options.repeat ? setInterval(fn, ms) : setTimeout(fn, ms));
+  return new LongTimer(ms, fn, options.repeat === true, step);
+}
+
+class NodeTimer implements Timer {
+  readonly #handle: NodeJS.Timeout;
+  constructor(handle: NodeJS.Timeout) {
+    this.#handle = handle;
+  }
+  cancel(): void {
+    clearTimeout(this.#handle);
+  }
+  unref(): Timer {
+    this.#handle.unref();
+    return this;
+  }
+}
+
+/** A delay longer than one `setTimeout`: waits in steps until the monotonic clock says it is due. */
+class LongTimer implements Timer {
+  #handle: NodeJS.Timeout | undefined;
+  #due: number;
+  #ref = true;
+  constructor(
+    private readonly ms: number,
+    private readonly fn: () => void,
+    private readonly repeat: boolean,
+    private readonly step: number,
+  ) {
+    this.#due = performance.now() + ms;
+    this.#arm();
+  }
+  #arm(): void {
+    const left = this.#due - performance.now();
+    this.#handle = setTimeout(this.#tick, Math.max(1, Math.min(left, this.step)));
+    if (!this.#ref) this.#handle.unref();
+  }
+  readonly #tick = (): void => {
+    // setTimeout may wake a fraction of a millisecond before the monotonic clock agrees.
+    if (this.#due - performance.now() >= 1) return this.#arm();
+    if (this.repeat) {
+      this.#due += this.ms;
+      this.#arm();
+    } else this.#handle = undefined;
+    this.fn();
+  };
+  cancel(): void {
+    if (this.#handle !== undefined) clearTimeout(this.#handle);
+    this.#handle = undefined;
+    this.#due = Infinity;
+  }
+  unref(): Timer {
+    this.#ref = false;
+    this.#handle?.unref();
+    return this;
+  }
+}
 
 /** Validates a time in seconds and returns milliseconds. */
 export function secondsToMs(fn: string, param: string, seconds: unknown): number {
@@ -54,8 +135,8 @@ export function after(seconds: number, ...action: unknown[]): Guard {
   } else {
     throw argumentError("after", "second argument", "a callback or a port ID string", first);
   }
-  const timer = setTimeout(fire, ms);
-  return guard(() => clearTimeout(timer));
+  const t = timer(ms / 1000, fire);
+  return guard(() => t.cancel());
 }
 
 /**
@@ -76,18 +157,18 @@ export function cal(target: string, ...args: unknown[]): string {
   const ms = timeout === undefined || timeout === null ? undefined : secondsToMs("cal", "timeout", timeout);
   const self = currentPort();
   let done = false;
-  let timer: NodeJS.Timeout | undefined;
+  let deadline: Timer | undefined;
   let watch: Guard | undefined;
   const finish = (reply: unknown[]): void => {
     if (done) return;
     done = true;
-    if (timer !== undefined) clearTimeout(timer);
+    deadline?.cancel();
     watch?.cancel();
     kil(replyPort);
     callAs(self, cb as Callback, reply);
   };
   const replyPort = port((...reply: unknown[]) => finish(reply));
-  if (ms !== undefined) timer = setTimeout(() => finish([]), ms);
+  if (ms !== undefined) deadline = timer(ms / 1000, () => finish([]));
   // Deferred so a reply the target sent just before dying (already on the run queue)
   // is delivered first and wins over the "no reply" call.
   else watch = monitor(target, () => defer(() => finish([])));
