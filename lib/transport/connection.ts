@@ -10,8 +10,19 @@
  * - after it, packets up to `maxPacketSize` bytes.
  * Any violation or socket error ends the link once, through `onDown(text)`, with the
  * text AEMP uses where it has one (it becomes the `transport_error` of monitors).
+ * A failed TLS handshake or certificate check is a `ProtocolError` (`ERR_TLS`), like
+ * a wrong secret, so it is logged as a warning.
  *
  * Writes are coalesced: packets sent in one tick go out in one `socket.write`.
+ * `send` encodes at once and throws an `EncodeError` (nothing queued) for a packet the
+ * link's framing cannot carry or that is larger than the peer reads: the peer's
+ * `max_packet_size` when its greeting says it (ours do), else ours. The link counts
+ * packets not yet handed to the OS (`unsent`), so `shutdown` can wait for them and
+ * say how many it gave up on; `end()` closes cleanly once they are out.
+ *
+ * Between our own nodes (greeting `provider=aemp-ts/...`) a link is watched for
+ * silence (liveness.ts); every socket has TCP keepalive on, starting after
+ * `monitor_timeout` idle, which is all a link to a Perl node has, as in AEMP.
  *
  * Side channels (raw links): when the effective protocol is not `aemp` (ours when we
  * dialled with e.g. `aemp-dataconn`, else the peer's), the link does not decode
@@ -26,13 +37,15 @@ import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { createRequire } from "node:module";
 import type * as Tls from "node:tls";
-import { error as logError } from "../log.ts";
+import { EncodeError, ProtocolError } from "../errors.ts";
+import { type Timer, timer } from "../kernel/timers.ts";
 import { FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
 import {
   type Greeting,
   type GreetingLines,
   LineReader,
   PROTOCOL,
+  PROVIDER_NAME,
   type Secret,
   buildAuthLine,
   buildGreeting,
@@ -45,6 +58,7 @@ import {
   tlsRole,
   verifyAuthLine,
 } from "./handshake.ts";
+import { Liveness, announcedTimeout } from "./liveness.ts";
 
 export interface LinkOptions {
   nodeId: string;
@@ -55,8 +69,12 @@ export interface LinkOptions {
   authAccept: readonly string[];
   /** Framings we read, preferred first: the FRAMINGS of our greeting. */
   framings?: readonly string[];
-  /** Seconds the handshake may take. */
+  /**
+   * `monitor_timeout`, seconds: how long the handshake may take, how long a link to one
+   * of our own nodes may be silent (see liveness.ts), TCP keepalive's idle time.
+   */
   handshakeTimeout: number;
+  /** Largest packet we read, in bytes; our greeting tells it to the peer. */
   maxPacketSize: number;
   nodelay: boolean;
   /** Protocol name of line 1 ("aemp"; "aemp-dataconn" for data links). */
@@ -99,7 +117,7 @@ export interface LinkEvents {
 let tlsModule: typeof Tls | undefined;
 const tls = (): typeof Tls => (tlsModule ??= createRequire(import.meta.url)("node:tls") as typeof Tls);
 
-type Phase = "greeting" | "tls" | "auth" | "up" | "raw" | "down";
+type Phase = "greeting" | "tls" | "auth" | "up" | "closing" | "raw" | "down";
 
 export class Link {
   readonly socket: Socket;
@@ -115,12 +133,18 @@ export class Link {
   /** The framing we write and the one we read. */
   writeFraming = "json";
   readFraming = "json";
+  /** When the link came up (performance.now() ms), 0 before. */
+  upSince = 0;
+  /** The peer said it is shutting down (the node layer sets this): its end is no crash. */
+  peerShutDown = false;
+  /** Packets this link gave up on: sent while it was closing, or not yet out when it went down. */
+  abandoned = 0;
   private phase: Phase = "greeting";
   private readonly options: LinkOptions;
   private readonly events: LinkEvents;
   private reader = new LineReader();
   /** Where packets are written: the socket, or the TLS stream over it. */
-  private out: { write(data: string): unknown } ;
+  private out: Duplex;
   /** The TLS side of the link, once started; raw bytes are forwarded to it. */
   private tlsBridge: Duplex | undefined;
   private tlsSocket: Tls.TLSSocket | undefined;
@@ -131,7 +155,14 @@ export class Link {
   private decoder: PacketDecoder | undefined;
   private outbox = "";
   private flushScheduled = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Packets in `outbox`, and packets written to the stream whose write has not completed. */
+  private outboxPackets = 0;
+  private writingPackets = 0;
+  private flushWaiters: (() => void)[] = [];
+  /** The largest packet we may write: the peer's `max_packet_size` if it told us, else ours. */
+  private sendLimit: number;
+  private liveness: Liveness | undefined;
+  private timer: Timer | undefined;
 
   constructor(socket: Socket, outbound: boolean, options: LinkOptions, events: LinkEvents) {
     this.socket = socket;
@@ -145,14 +176,20 @@ export class Link {
         nodeId: options.nodeId,
         auths: [...options.authAccept],
         framings: [...(options.framings ?? FRAMINGS_WE_READ)],
-        extras: { ...greetingExtras({ peeraddr, tls: options.tls !== undefined }), ...options.extras },
+        extras: {
+          ...greetingExtras({ peeraddr, tls: options.tls !== undefined }),
+          monitor_timeout: String(options.handshakeTimeout),
+          max_packet_size: String(options.maxPacketSize),
+          ...options.extras,
+        },
       }),
       makeNonce(),
     ];
+    this.sendLimit = options.maxPacketSize;
     this.out = socket;
     socket.setNoDelay(options.nodelay);
-    socket.setKeepAlive(true);
-    this.timer = setTimeout(() => this.fail("handshake timeout"), options.handshakeTimeout * 1000);
+    socket.setKeepAlive(true, options.handshakeTimeout * 1000);
+    this.timer = timer(options.handshakeTimeout, () => this.fail("handshake timeout"));
     socket.on("data", this.onSocketData);
     socket.on("error", this.onSocketError);
     socket.on("close", this.onSocketClose);
@@ -160,6 +197,7 @@ export class Link {
   }
 
   private readonly onSocketData = (chunk: Buffer): void => {
+    if (this.liveness !== undefined) this.liveness.heard = true;
     // The TLS layer reads at its own pace: stop the socket while it is behind.
     if (this.tlsBridge !== undefined) {
       if (!this.tlsBridge.push(chunk)) this.socket.pause();
@@ -184,43 +222,99 @@ export class Link {
   }
 
   /**
-   * Queues a packet; everything queued in this tick leaves in one write. Never throws:
-   * a packet the link's framing cannot carry (a BigInt towards a json reader, a cycle)
-   * is dropped and logged as an error. Which framing a link writes is the peer's choice,
-   * so this is a delivery failure, reported like the others: not to the sender.
+   * Queues a packet; everything queued in this tick leaves in one write. Throws an
+   * `EncodeError` and queues nothing when the packet cannot be encoded in the link's
+   * framing or is too large for the peer (see the module comment). Does nothing on a
+   * link that is not up.
    */
   send(packet: Packet): void {
-    if (this.phase !== "up") return;
-    let text: string;
-    try {
-      text = encodePacket(this.writeFraming, packet);
-    } catch (err) {
-      logError(`dropped a message for ${this.peer?.nodeId ?? "?"}#${String(packet[0])}: ${err instanceof Error ? err.message : String(err)}`);
+    if (this.phase !== "up") {
+      if (this.phase === "closing") this.abandoned++;
       return;
     }
+    const text = this.encode(packet);
     this.outbox += text;
+    this.outboxPackets++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flush);
     }
   }
 
+  /** The wire text of `packet` in this link's framing; throws an `EncodeError` (see `send`). */
+  encode(packet: Packet): string {
+    return encodeChecked(this.writeFraming, packet, this.sendLimit, `${this.peer?.nodeId ?? "?"}#${String(packet[0])}`);
+  }
+
+  /** Packets queued or being written, not yet handed to the OS. */
+  get unsent(): number {
+    return this.outboxPackets + this.writingPackets;
+  }
+
+  /** Resolves once every packet sent so far has been handed to the OS (or the link ended). */
+  flushed(): Promise<void> {
+    if (this.unsent === 0 || this.phase === "down") return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.outbox === "" || this.phase !== "up") return;
     const data = this.outbox;
+    const count = this.outboxPackets;
     this.outbox = "";
-    this.out.write(data);
+    this.outboxPackets = 0;
+    this.writingPackets += count;
+    if (this.liveness !== undefined) this.liveness.spoke = true;
+    this.out.write(data, () => {
+      this.writingPackets -= count;
+      if (this.writingPackets === 0 && this.outboxPackets === 0) this.wakeFlushWaiters();
+    });
   };
+
+  private wakeFlushWaiters(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    for (const w of waiters) w();
+  }
 
   /** Ends the link (e.g. a refused duplicate); `onDown` gets `text`. */
   close(text: string): void {
     this.fail(text);
   }
 
+  /**
+   * Ends the link cleanly: what was sent is written, then the stream is ended and the
+   * peer's end awaited (packets still arriving meanwhile are delivered); after `seconds`
+   * it is destroyed anyway. `onDown` gets `text`. Resolves once the link is down.
+   */
+  end(text: string, seconds: number): Promise<void> {
+    if (this.phase !== "up") {
+      this.fail(text);
+      return Promise.resolve();
+    }
+    this.flush();
+    this.phase = "closing";
+    this.liveness?.stop();
+    const down = new Promise<void>((resolve) => {
+      const done = (): void => {
+        deadline.cancel();
+        resolve();
+      };
+      const deadline = timer(seconds, () => this.fail(text));
+      this.closingText = text;
+      this.onClosed = done;
+    });
+    (this.out as Duplex).end();
+    return down;
+  }
+
+  private closingText: string | undefined;
+  private onClosed: (() => void) | undefined;
+
   private receive(chunk: Buffer): void {
     try {
-      if (this.phase === "up") this.decoder!.write(chunk);
+      if (this.phase === "up" || this.phase === "closing") this.decoder!.write(chunk);
       else if (this.phase === "greeting") this.handshake(chunk);
       else if (this.phase === "auth") {
         this.reader.feed(chunk);
@@ -280,16 +374,31 @@ export class Link {
     });
     this.readFraming = result.framing;
     const rest = this.reader.takeRest();
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.protocol !== PROTOCOL) {
       this.handOver(rest);
       return;
     }
     this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
+    const peerLimit = Number(this.peer!.keys.max_packet_size);
+    if (Number.isSafeInteger(peerLimit) && peerLimit > 0) this.sendLimit = peerLimit;
     this.phase = "up";
+    this.upSince = performance.now();
+    this.startLiveness();
     this.events.onUp(this);
     if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);
+  }
+
+  /** Watches a link to one of our own nodes for silence (see liveness.ts). */
+  private startLiveness(): void {
+    const keys = this.peer!.keys;
+    if (!(keys.provider ?? "").startsWith(`${PROVIDER_NAME}/`)) return;
+    const ours = this.options.handshakeTimeout;
+    this.liveness = new Liveness(ours, announcedTimeout(keys) ?? ours, {
+      keepalive: () => this.send([]),
+      dead: () => this.fail("link timeout"),
+    });
   }
 
   /**
@@ -330,7 +439,12 @@ export class Link {
 
   private readonly onTlsData = (chunk: Buffer): void => this.receive(chunk);
 
-  private readonly onTlsError = (err: Error): void => this.fail(`TLS error: ${err.message}`);
+  private readonly onTlsError = (err: Error): void => {
+    // During the handshake this is the peer's certificate or TLS setup: a security
+    // event worth a warning (as a ProtocolError); later, a broken stream like any other.
+    if (this.phase === "tls") this.failure ??= new ProtocolError("ERR_TLS", `TLS error: ${err.message}`, { cause: err });
+    this.fail(`TLS error: ${err.message}`);
+  };
 
   /**
    * Both greetings said tls=1.0: the side whose nonce sorts first is the TLS client.
@@ -388,7 +502,9 @@ export class Link {
     // the one both roles rely on.)
     const presented = secure.getPeerCertificate()?.fingerprint256;
     if (presented === undefined || presented !== this.certFingerprint()) {
-      this.fail("TLS certificate verification failed: the peer did not present the network's certificate");
+      const text = "TLS certificate verification failed: the peer did not present the network's certificate";
+      this.failure ??= new ProtocolError("ERR_TLS", text);
+      this.fail(text);
       return;
     }
     this.tlsActive = true;
@@ -397,18 +513,49 @@ export class Link {
       this.sendAuth();
       this.readAuth();
     } catch (err) {
+      this.failure ??= err;
       this.fail(err instanceof Error ? err.message : String(err));
     }
   }
 
   private fail(text: string): void {
     if (this.phase === "down" || this.phase === "raw") return;
+    // A clean end we asked for (`end`) reports its own text, whatever ended the stream.
+    if (this.phase === "closing" && this.closingText !== undefined) text = this.closingText;
     this.phase = "down";
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
+    this.liveness?.stop();
+    this.abandoned += this.unsent;
     this.outbox = "";
+    this.outboxPackets = 0;
     this.socket.destroy();
+    this.wakeFlushWaiters();
+    this.onClosed?.();
     this.events.onDown(text, this);
   }
+}
+
+/**
+ * `encodePacket` with the limits a link sends under: an `EncodeError` naming
+ * `destination` when the framing cannot carry the packet (`ERR_UNENCODABLE`) or its
+ * encoding is over `limit` bytes (`ERR_MESSAGE_TOO_LARGE`). A UTF-16 code unit is at
+ * most 3 bytes of UTF-8, so small packets are never measured.
+ */
+export function encodeChecked(framing: string, packet: Packet, limit: number, destination: string): string {
+  let text: string;
+  try {
+    text = encodePacket(framing, packet);
+  } catch (err) {
+    const why = (err as Error)?.cause instanceof Error ? ((err as Error).cause as Error).message : err instanceof Error ? err.message : String(err);
+    throw new EncodeError("ERR_UNENCODABLE", destination, framing, `cannot send to ${destination}: the message cannot be encoded in ${framing} framing: ${why}`, { cause: err });
+  }
+  if (text.length * 3 > limit) {
+    const size = Buffer.byteLength(text);
+    if (size > limit) {
+      throw new EncodeError("ERR_MESSAGE_TOO_LARGE", destination, framing, `cannot send to ${destination}: the message is ${size} bytes in ${framing} framing, more than the ${limit} bytes the receiver accepts (max_packet_size)`, { size });
+    }
+  }
+  return text;
 }
 
 /** AEMP reports OS errors by their text (e.g. "Connection refused"). */

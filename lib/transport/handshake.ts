@@ -32,8 +32,10 @@ export const PROTOCOL = "aemp";
 export const DATACONN_PROTOCOL = "aemp-dataconn";
 /** The only protocol version there is; any other fails the link. */
 export const PROTOCOL_VERSION = 1;
+/** Our implementation's name in `provider=` (a peer saying it is one of our own nodes). */
+export const PROVIDER_NAME = "aemp-ts";
 /** What we put in `provider=`; Perl sends `AE-2.01`. */
-export const PROVIDER = `aemp-ts/${VERSION}`;
+export const PROVIDER = `${PROVIDER_NAME}/${VERSION}`;
 /** Longest handshake line accepted, in bytes without its line end (AEMP's pre-auth read limit). */
 export const MAX_HANDSHAKE_LINE = 4096;
 /** Auth methods we know how to produce and check. */
