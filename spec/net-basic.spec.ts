@@ -5,6 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
+  EncodeError,
   NODE,
   cal,
   configure,
@@ -21,7 +22,7 @@ import {
 } from "../lib/index.ts";
 import { isLivePort } from "../lib/kernel/ports.ts";
 import { currentNetwork } from "../lib/node/network.ts";
-import { captureLog, deferred, portDeath, waitFor } from "./helpers.ts";
+import { deferred, portDeath, throwsSync, waitFor } from "./helpers.ts";
 import { SECRET, type TestNode, startNode, stopAllNodes } from "./net-helpers.ts";
 
 let S: TestNode;
@@ -316,22 +317,28 @@ test("json framing - towards a node reading only json, values degrade as JSON do
   assert.ok(back[1] instanceof Date);
 });
 
-test("json framing - a message JSON cannot carry (BigInt) is dropped with an error, the link lives on", async () => {
+test("json framing - a message JSON cannot carry (BigInt): a new link fails so monitors fire, a live one makes snd throw", async () => {
   const J = await startNode({ framing_format: ["json"], seeds: [S.addresses[0]] }, { name: "json2" });
   await J.joined(S);
   const rec = await J.port("record");
-  using log = captureLog();
-  // First while the link is still being made (the packets wait in the queue)...
+  // While the link is still being made its framing is unknown: the queued BigInt passes
+  // the check (superjson carries it), and when J picks json the new link fails with the
+  // encoder's error, so the monitors fire and nothing after it slips through a hole.
+  const gone = portDeath(rec, 5000);
   snd(rec, "big", 1n);
   snd(rec, "queued after");
-  assert.equal(await J.message(rec, "queued after", 5000), ["queued after"]);
-  // ...then on the live link.
-  snd(rec, "big", 2n);
+  const reason = await gone;
+  assert.equal(reason.slice(0, 2), ["transport_error", J.nodeId]);
+  assert.match(String(reason[2]), /cannot be encoded in json framing/);
+  // From now on J is known to read json: snd throws at once and queues nothing.
+  throwsSync(() => snd(rec, "big", 2n), { instanceOf: EncodeError, code: "ERR_UNENCODABLE" });
   snd(rec, "after");
   assert.equal(await J.message(rec, "after"), ["after"]);
-  const drops = log.texts(3).filter((t) => /^dropped a message for json2\/.*cannot be encoded in json framing/.test(t));
-  assert.is(drops.length, 2, log.texts().join("\n"));
-  assert.not.ok(J.events.some((e) => e.ev === "msg" && e.msg[0] === "big"));
+  // On the live link too.
+  throwsSync(() => snd(rec, "big", 3n), { instanceOf: EncodeError, code: "ERR_UNENCODABLE", message: /json framing/ });
+  snd(rec, "after again");
+  assert.equal(await J.message(rec, "after again"), ["after again"]);
+  assert.not.ok(J.events.some((e) => e.ev === "msg" && (e.msg[0] === "big" || e.msg[0] === "queued after")));
   assert.is(nodeIsUp(J.nodeId), true);
 });
 

@@ -12,6 +12,7 @@ interface Host extends NodeHost {
   connects: number;
   events: [string, boolean, string | undefined][];
   forgotten: string[];
+  released: RemoteNode[];
 }
 
 function host(): Host {
@@ -19,6 +20,7 @@ function host(): Host {
     connects: 0,
     events: [],
     forgotten: [],
+    released: [],
     connect() {
       h.connects++;
     },
@@ -27,6 +29,10 @@ function host(): Host {
     },
     forgetPeer(nodeId) {
       h.forgotten.push(nodeId);
+    },
+    checkSendable() {},
+    release(node) {
+      h.released.push(node);
     },
   };
   return h;

@@ -17,10 +17,22 @@ export function globalService(): GlobalService {
 export function setNetworkedGlobal(service: GlobalService): void {
   networked = service;
   if (standalone === null) return;
-  standalone.moveWatchesTo(service);
-  for (const [family, entries] of Object.entries(standalone.localDb)) {
-    if (family.startsWith("'")) continue;
-    for (const [key, value] of Object.entries(entries)) service.localSet(family, key, value);
-  }
+  moveState(standalone, service);
   standalone = null;
+}
+
+/** Undoes `setNetworkedGlobal` for a `configure` that failed: back to a standalone service. */
+export function unsetNetworkedGlobal(service: GlobalService): void {
+  if (networked !== service) return;
+  networked = null;
+  moveState(service, globalService());
+}
+
+/** Hands the family monitors and this node's own entries (not `'l`/`'g`) from one service to another. */
+function moveState(from: GlobalService, to: GlobalService): void {
+  from.moveWatchesTo(to);
+  for (const [family, entries] of Object.entries(from.localDb)) {
+    if (family.startsWith("'")) continue;
+    for (const [key, value] of Object.entries(entries)) to.localSet(family, key, value);
+  }
 }

@@ -17,8 +17,10 @@
  */
 import SuperJSON, { type SuperJSONValue } from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
+import { DbUnavailableError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { registerNodeRequest } from "../kernel/node-port.ts";
+import { timer } from "../kernel/timers.ts";
 import { debug, error as logError, info } from "../log.ts";
 import type { Network } from "../node/network.ts";
 
@@ -40,6 +42,9 @@ interface Watch {
 }
 
 export type QueryKind = "g_db_family" | "g_db_keys" | "g_db_values";
+
+/** The API function each query serves, for error messages. */
+const API_NAMES: Record<QueryKind, string> = { g_db_family: "dbFamily", g_db_keys: "dbKeys", g_db_values: "dbValues" };
 
 const pickers: Record<QueryKind, (f: Family | undefined) => unknown> = {
   g_db_family: (f) => ({ ...f }),
@@ -188,7 +193,7 @@ export class GlobalService {
       }
       this.pendingFinds.set(nodeId, [resolve]);
       // Without a master the request waits for one, but not for ever.
-      setTimeout(() => this.found(nodeId, null), (this.net?.config.monitorTimeout ?? 30) * 1000).unref();
+      timer(this.net?.config.monitorTimeout ?? 30, () => this.found(nodeId, null)).unref();
       if (this.master !== undefined) this.askFind(nodeId);
     });
   }
@@ -258,13 +263,32 @@ export class GlobalService {
   /** Families monitored on this node: our copy and the listeners. */
   private readonly watched = new Map<string, Watch>();
 
-  /** `g_db_family`/`g_db_keys`/`g_db_values`, answered by the global database (ours or the master's). */
+  /**
+   * `g_db_family`/`g_db_keys`/`g_db_values`, answered by the global database (ours or
+   * the master's). A query waits for a master (it is sent again to each new one), but
+   * at most `monitor_timeout`: then it rejects with a `DbUnavailableError`.
+   */
   query(kind: QueryKind, family: string): Promise<unknown> {
     // Answered here, the result must still be the caller's own, as a remote answer is.
     if (this.isGlobal) return Promise.resolve(ownCopy(pickers[kind](this.globalDb[family])));
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const id = `${NODE()}/${++this.nextQueryId}`;
-      this.pendingQueries.set(id, { kind, family, resolve });
+      const seconds = this.net?.config.monitorTimeout ?? 30;
+      const error = new DbUnavailableError("global", `${API_NAMES[kind]}('${family}'): no global node answered within ${seconds} s (monitor_timeout)`);
+      const deadline = timer(seconds, () => {
+        const master = this.master;
+        if (!this.pendingQueries.delete(id)) return;
+        error.message += master === undefined ? ": no master is reachable" : `: the master is ${master}`;
+        reject(error);
+      });
+      this.pendingQueries.set(id, {
+        kind,
+        family,
+        resolve: (v) => {
+          deadline.cancel();
+          resolve(v);
+        },
+      });
       if (this.master !== undefined) this.sendNode(this.master, kind, family, id);
     });
   }
@@ -444,6 +468,8 @@ export class GlobalService {
   }
 
   private disconnect(node: string): void {
+    // Its entry goes; the network keeps its addresses, for the next send to it.
+    this.net?.rememberAddresses(node, addressList(this.globalDb[L]?.[node]));
     this.globalNodes.delete(node);
     this.keepalive.delete(node);
     this.localDel(G, [node]);

@@ -32,10 +32,18 @@ export function NODE(): string {
   return nodeId;
 }
 
+/**
+ * Whether `id` can be this node's ID: non-empty, without `#` (it ends the node part of
+ * a port ID), `;` (it separates the greeting's fields) or control characters (lines).
+ */
+export function isValidNodeId(id: unknown): id is string {
+  return typeof id === "string" && id !== "" && !/[#;\x00-\x1f\x7f]/.test(id);
+}
+
 /** Used by `configure` alone: a node is named once, before it talks to anyone. */
 export function setNodeId(id: string): void {
-  if (typeof id !== "string" || id === "" || id.includes("#")) {
-    throw new TypeError(`node ID must be a non-empty string without '#', received ${JSON.stringify(id)}`);
+  if (!isValidNodeId(id)) {
+    throw new TypeError(`node ID must be a non-empty string without '#', ';' or control characters, received ${JSON.stringify(id)}`);
   }
   nodeId = id;
 }

@@ -9,10 +9,13 @@
  *
  * Remote code execution is never allowed: `eval` is refused, and any other unknown tag
  * is run only if it names a registered init function (Perl would call any function).
+ * A spawn never takes over a live port: a name that exists is refused (logged), and the
+ * spawner's monitors of that port ID hear `["die", ...]` through `kil0`, as for a spawn
+ * whose init function failed; the live port and its monitors are left alone.
  */
 import { error as logError, warn } from "../log.ts";
 import { NODE } from "./ids.ts";
-import { kil, monitorLocal, snd } from "./ports.ts";
+import { isLivePort, kil, monitorLocal, snd } from "./ports.ts";
 import { currentRouter } from "./remote.ts";
 import { findInit, spawnLocal } from "./spawn.ts";
 
@@ -91,6 +94,11 @@ registerNodeRequest("eval", (from, _code: unknown, ...replyTo: unknown[]) => {
 registerNodeRequest("AnyEvent::MP::_spawn", (from, name: unknown, init: unknown, ...args: unknown[]) => {
   if (typeof name !== "string" || name === "" || name.includes("#") || typeof init !== "string") return;
   const id = `${NODE()}#${name}`;
+  if (isLivePort(id)) {
+    warn(`refused a spawn request from ${from} for port ${id}: a port of that name exists`);
+    sendToNodePort(from, "kil0", name, "die", `spawn refused: port ${id} exists already`);
+    return;
+  }
   const fn = findInit(init);
   if (fn === undefined) {
     warn(`spawn request from ${from} for unregistered init function '${init}'`);

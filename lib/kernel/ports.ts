@@ -130,8 +130,9 @@ export function port(cb?: Callback): string {
   return p.id;
 }
 
-/** Creates a port with the given full ID (spawn, remote spawn). */
+/** Creates a port with the given full ID (spawn, remote spawn); a live port's ID is refused. */
 export function createNamedPort(id: string): Port {
+  if (table.has(id)) throw new TypeError(`port ${id} exists already: a port is never replaced`);
   return createPort(id);
 }
 
@@ -214,6 +215,11 @@ function enqueue(p: Port | null, item: unknown): void {
   queuePorts.push(p);
   queueItems.push(item);
   if (!scheduled) schedule();
+}
+
+/** Deliveries and jobs waiting on the run queue (shutdown waits for none). */
+export function pendingDeliveries(): number {
+  return queuePorts.length - head;
 }
 
 /** Runs `job` on the run queue, after everything already queued. */

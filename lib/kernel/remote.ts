@@ -64,7 +64,7 @@ export function currentRouter(): Router {
   return (router ??= offlineRouter(deferJob));
 }
 
-/** Installs the node layer's router (done by `configure`). */
-export function setRouter(next: Router): void {
+/** Installs the node layer's router (done by `configure`); null goes back to the offline one. */
+export function setRouter(next: Router | null): void {
   router = next;
 }

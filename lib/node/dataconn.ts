@@ -55,7 +55,7 @@ import { registerNodeRequest } from "../kernel/node-port.ts";
 import { type Callback, currentPort, defer, isThenable, kil, monitorLocal, port } from "../kernel/ports.ts";
 import { currentRouter } from "../kernel/remote.ts";
 import { findInit } from "../kernel/spawn.ts";
-import { secondsToMs } from "../kernel/timers.ts";
+import { type Timer, secondsToMs, timer } from "../kernel/timers.ts";
 import { debug, error as logError, warn } from "../log.ts";
 import { Link, socketErrorText } from "../transport/connection.ts";
 import { DATACONN_PROTOCOL, PROTOCOL } from "../transport/handshake.ts";
@@ -315,7 +315,7 @@ function dialDataLink(
   let lastError = "no known address";
   let cancelled = false;
   let socket: Socket | undefined;
-  let connectTimer: NodeJS.Timeout | undefined;
+  let connectTimer: Timer | undefined;
   const next = (): void => {
     if (cancelled) return;
     if (index >= addresses.length) {
@@ -327,18 +327,22 @@ function dialDataLink(
     const attemptFailed = (text: string): void => {
       if (failed || cancelled) return;
       failed = true;
-      clearTimeout(connectTimer);
+      connectTimer?.cancel();
       lastError = text;
       socket?.destroy();
       next();
     };
     const s = (socket = dial(address));
-    connectTimer = setTimeout(() => attemptFailed("connect timeout"), net.config.connectInterval * 1000);
+    connectTimer = timer(net.config.connectInterval, () => attemptFailed("connect timeout"));
+    // Node clears `connecting` before emitting a connect error: a flag set on "connect"
+    // tells a failed attempt from an error of a live link (which the link reports).
+    let connected = false;
     s.once("error", (err: NodeJS.ErrnoException) => {
-      if (s.connecting) attemptFailed(socketErrorText(err)); // after connect, the link reports
+      if (!connected) attemptFailed(socketErrorText(err));
     });
     s.once("connect", () => {
-      clearTimeout(connectTimer);
+      connected = true;
+      connectTimer?.cancel();
       if (cancelled) {
         s.destroy();
         return;
@@ -371,7 +375,7 @@ function dialDataLink(
   next();
   return () => {
     cancelled = true;
-    clearTimeout(connectTimer);
+    connectTimer?.cancel();
     socket?.destroy();
   };
 }
@@ -383,7 +387,7 @@ class Outgoing implements Expectation {
   readonly id = nextId();
   private readonly key: string;
   private done = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private nodeWatch: Guard | undefined;
   private selfWatch: (() => void) | null = null;
   private probe: string | undefined;
@@ -411,7 +415,7 @@ class Outgoing implements Expectation {
       return;
     }
     expected.set(this.key, this);
-    this.timer = setTimeout(() => this.failed(`unable to establish connection within ${this.timeout} seconds`), this.timeout * 1000);
+    this.timer = timer(this.timeout, () => this.failed(`unable to establish connection within ${this.timeout} seconds`));
     this.nodeWatch = monitor(this.peer, (reason) => this.failed(reasonText(reason)));
     sendToNodePort(this.peer, EXPECT, this.id, this.self, this.timeout, this.init, ...this.args);
     const probe = (this.probe = port(() => {
@@ -469,7 +473,7 @@ class Outgoing implements Expectation {
   private finish(): void {
     this.done = true;
     expected.delete(this.key);
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.nodeWatch?.cancel();
     this.selfWatch?.();
     this.selfWatch = null;
@@ -560,7 +564,7 @@ registerNodeRequest(EXPECT, (from, id: unknown, replyPort: unknown, timeout: unk
         return;
       }
       expected.delete(key);
-      clearTimeout(timer);
+      deadline.cancel();
       runInit(init, fn, args, new DataConn(stream, head, from, id, true));
     },
     dial(nodeId) {
@@ -572,7 +576,7 @@ registerNodeRequest(EXPECT, (from, id: unknown, replyPort: unknown, timeout: unk
           cancelDial = dialDataLink(net, from, id, addresses ?? [], (result) => {
             if ("error" in result) {
               expected.delete(key);
-              clearTimeout(timer);
+              deadline.cancel();
               refuse(`cannot dial ${from} back: ${result.error}`);
             } else expectation.arrived(result.stream, result.head);
           });
@@ -581,12 +585,12 @@ registerNodeRequest(EXPECT, (from, id: unknown, replyPort: unknown, timeout: unk
       );
     },
   };
-  const timer = setTimeout(() => {
+  const deadline = timer(ms / 1000, () => {
     if (expected.get(key) !== expectation) return;
     expected.delete(key);
     cancelDial?.();
     refuse(`data connection ${id} did not arrive within ${seconds} seconds`);
-  }, ms);
+  });
   expected.set(key, expectation);
 });
 

@@ -2,24 +2,46 @@
  * The networked node: listeners, links, the table of remote nodes, seeds, and the
  * router the kernel sends remote traffic through.
  *
- * - Links are symmetric; either side may have dialled. The first link to a node that
- *   authenticates is its link; a second one is refused ("already connected").
- * - Crossed links (both nodes dial each other at once) must not kill each other: each
- *   side would keep the link it authenticated first, and refuse the other's, so both
- *   could die. Both sides therefore keep the link dialled by the node with the smaller
- *   ID (plain string order) and refuse the other at its greeting, before sending an auth
- *   line on it, so the peer never sees it up and nothing it sends there is lost. A node
- *   that wants a link while one from the peer is still in its handshake waits for that
- *   one instead of dialling, and fails the node only if it fails.
- * - Sending to a node without a link queues and connects: its addresses come from the
- *   resolver (the global layer: our own `'l` copy, or `g_find` on our master); none
- *   means `no known address`. Addresses are tried in order, one every
- *   `connect_interval`; when every attempt has failed the node fails with the last
- *   error, and if no link is up within `connect_interval` per address it fails with
- *   `connect timeout`.
+ * - Links are symmetric; either side may have dialled. Nothing a connection says
+ *   before it authenticates changes anything else: a greeting that claims some node's
+ *   ID neither delays a dial to that node nor blocks its real links (a peer with no
+ *   secret could otherwise lock a node out).
+ * - The first link to a node that authenticates is its link. A later one replaces it
+ *   (the peer reconnected, so the old link is dead on its side: a half-open TCP
+ *   connection, or the peer's process was restarted with the same node ID): the old
+ *   link's monitors fire first with `["transport_error", NODE, "switched connections"]`,
+ *   as AEMP's own switch does, so the no-holes rule holds. Only a link that came up
+ *   less than `connect_interval` ago is kept instead (the two came from a crossing,
+ *   below), and that refusal is logged as a warning.
+ * - Crossed links (both nodes dial each other at once) must not kill each other. Both
+ *   sides keep the link dialled by the node with the smaller ID (plain string order):
+ *   the smaller node refuses the peer's link at its greeting, before sending an auth
+ *   line, while its own dial to that peer is under way; the peer, seeing its dial
+ *   refused so, gives the smaller node's link `connect_interval` to arrive before it
+ *   fails the node. The larger node never refuses at a greeting: what it would go by
+ *   (a link "from" the smaller node in its handshake) is not authenticated yet.
+ * - Sending to a node without a link queues and connects: its addresses are the last
+ *   known ones (from an earlier lookup, the seed address that reached it, or the
+ *   database entry it had), else the resolver's (the global layer: our own `'l` copy,
+ *   or `g_find` on our master); none means `no known address`. Remembering them means
+ *   a healed network carries traffic again as soon as a send dials, without waiting
+ *   for a master. Addresses are tried in order, one every `connect_interval` (shorter
+ *   with several addresses, never under 0.4 s); an address whose TCP connect is still
+ *   unanswered when its turn comes again is dialled once more beside the first
+ *   attempt, so a partition that heals is noticed within about a second, not after
+ *   the kernel's doubling SYN retries. When every attempt has failed the node fails
+ *   with the last error; if no link is up within `connect_interval` per address plus
+ *   one, it fails with `connect timeout`.
+ * - A node that failed and holds nothing is dropped from the table; its addresses go
+ *   to a cache bounded by size, as do the other caches keyed by what peers send.
  * - Seeds: a link to every seed is kept up; the first attempt is immediate, retries
  *   wait 0.6-1.2 s, doubling up to `monitor_timeout`, and start over once a seed is
  *   lost. A seed that is one of our own addresses is skipped.
+ * - Shutdown (`stop`) drains: the run queue, the queues of nodes being connected, the
+ *   links' unsent packets, until nothing is left or the deadline passes; then it tells
+ *   each of our own peers (`["", "aemp_shutdown"]`, so their monitors say
+ *   `node shut down` instead of a lost link), ends every link cleanly and reports how
+ *   many packets it gave up on.
  * - Side channels: a listener accepts greetings of the protocols registered with
  *   `registerLinkProtocol` (`aemp-dataconn`, lib/node/dataconn.ts) besides `aemp`.
  *   Such a link never becomes a node's link (nor is it refused as "already
@@ -30,13 +52,15 @@ import type { Duplex } from "node:stream";
 import { ProtocolError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/node-port.ts";
-import { deliverLocal } from "../kernel/ports.ts";
+import { deliverLocal, pendingDeliveries } from "../kernel/ports.ts";
 import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts";
+import { type Timer, timer } from "../kernel/timers.ts";
 import { debug, info, isTracing, trace, warn } from "../log.ts";
-import { Link, type LinkOptions, socketErrorText } from "../transport/connection.ts";
-import type { Packet } from "../transport/framing.ts";
-import { PROTOCOL, alreadyConnectedError } from "../transport/handshake.ts";
+import { Link, type LinkOptions, encodeChecked, socketErrorText } from "../transport/connection.ts";
+import { FRAMINGS_WE_WRITE, type Packet } from "../transport/framing.ts";
+import { PROTOCOL, PROVIDER_NAME, alreadyConnectedError } from "../transport/handshake.ts";
 import { type Listener, dial, listen } from "../transport/tcp.ts";
+import { BoundedCache } from "./bounded-cache.ts";
 import { type NodeHost, RemoteNode } from "./remote-node.ts";
 
 export interface NetworkConfig {
@@ -60,20 +84,38 @@ export type Resolver = (nodeId: string) => Promise<string[] | null>;
 
 type NodeListener = (nodeId: string, up: boolean, text?: string) => void;
 
+/** Characters each cache keyed by peers' strings may hold (about 2 MB each). */
+const CACHE_BUDGET = 1 << 20;
+/** The transport error of a link replaced by a newer one (AEMP's text). */
+const SWITCHED = "switched connections";
+/** What the monitors of a peer that said it was shutting down are told. */
+const PEER_SHUT_DOWN = "node shut down";
+/** What our own monitors of remote ports are told when we shut down. */
+const SHUTTING_DOWN = "node is shutting down";
+
+const addressesLength = (list: string[]): number => list.reduce((n, a) => n + a.length, 0);
+
+/** What the node table forgets with a released node, and a later send wants back. */
+interface LastKnown {
+  addresses: string[];
+  framing: string | undefined;
+}
+
 class Network implements NodeHost, Router {
   readonly config: NetworkConfig;
   readonly nodes = new Map<string, RemoteNode>();
   listeners: Listener[] = [];
   private readonly links = new Set<Link>();
-  private resolver: Resolver = async (nodeId) => this.nodes.get(nodeId)?.addresses ?? null;
+  private resolver: Resolver = async () => null;
   /** Full port IDs of recent packet targets, so a hot port costs no string building. */
-  private readonly portIds = new Map<string, string>();
+  private readonly portIds = new BoundedCache<string>(CACHE_BUDGET, (id) => id.length);
   /** Remote node and port name of recent send targets, by full port ID. */
-  private readonly targets = new Map<string, { node: RemoteNode; name: string }>();
+  private readonly targets = new BoundedCache<{ node: RemoteNode; name: string }>(CACHE_BUDGET, (t) => t.name.length);
+  /** What we knew of nodes released from the table (addresses, framing), for the next send to them. */
+  private readonly lastKnown = new BoundedCache<LastKnown>(CACHE_BUDGET, (k) => addressesLength(k.addresses));
   private seedKeepers: SeedKeeper[] = [];
   private stopped = false;
-  /** Node links past their greeting and not yet up, by peer node ID. */
-  private readonly handshakes = new Map<string, Set<Link>>();
+  private stopping: Promise<number> | undefined;
   /** Nodes we are looking up or dialling, with the token of the attempt (lookup or Dialer). */
   private readonly dialing = new Map<string, object>();
 
@@ -85,12 +127,23 @@ class Network implements NodeHost, Router {
     return this.listeners.flatMap((l) => l.addresses);
   }
 
-  /** Binds the listeners. */
+  /** Binds the listeners; if one fails, the others are closed again and the error is thrown. */
   async listen(): Promise<void> {
-    for (const bind of this.config.binds) {
-      this.listeners.push(await listen(bind, (socket) => this.adopt(socket, false)));
+    try {
+      for (const bind of this.config.binds) {
+        this.listeners.push(await listen(bind, (socket) => this.adopt(socket, false)));
+      }
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
     }
     info(`node ${this.config.nodeId} listening on ${this.addresses.join(", ") || "(no binds)"}`);
+  }
+
+  private async closeListeners(): Promise<void> {
+    const listeners = this.listeners;
+    this.listeners = [];
+    await Promise.all(listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
   }
 
   /** Whether one of our seeds is this node itself (which makes it a global node). */
@@ -129,10 +182,20 @@ class Network implements NodeHost, Router {
     this.resolver = resolver;
   }
 
-  /** A node's listen addresses as `connect` finds them: known ones, else the resolver's. */
+  /** A node's listen addresses as `connect` finds them: the last known ones, else the resolver's. */
   resolve(nodeId: string): Promise<string[] | null> {
-    const known = this.nodes.get(nodeId)?.addresses;
-    return known !== null && known !== undefined && known.length > 0 ? Promise.resolve(known) : this.resolver(nodeId);
+    const known = this.nodes.get(nodeId)?.addresses ?? this.lastKnown.get(nodeId)?.addresses;
+    if (known !== null && known !== undefined && known.length > 0) return Promise.resolve(known);
+    // A resolver that throws (rather than rejects) must not throw out of a send.
+    return Promise.resolve().then(() => this.resolver(nodeId));
+  }
+
+  /** Keeps `addresses` as the node's last known ones (the global layer, before it forgets them). */
+  rememberAddresses(nodeId: string, addresses: string[] | null): void {
+    if (addresses === null || addresses.length === 0) return;
+    const node = this.nodes.get(nodeId);
+    if (node !== undefined) node.addresses = addresses;
+    else this.lastKnown.set(nodeId, { addresses, framing: this.lastKnown.get(nodeId)?.framing });
   }
 
   onNodeEvent(listener: NodeListener): () => void {
@@ -143,6 +206,11 @@ class Network implements NodeHost, Router {
     let n = this.nodes.get(nodeId);
     if (n === undefined) {
       n = new RemoteNode(nodeId, this);
+      const known = this.lastKnown.get(nodeId);
+      if (known !== undefined) {
+        n.addresses = known.addresses.length > 0 ? known.addresses : null;
+        n.framing = known.framing;
+      }
       this.nodes.set(nodeId, n);
     }
     return n;
@@ -156,8 +224,7 @@ class Network implements NodeHost, Router {
     // `nodeId` is freshly sliced per call (hashing it and slicing the name again cost
     // about a fifth of a small message's send).
     let target = this.targets.get(portId);
-    if (target === undefined) {
-      if (this.targets.size >= 10_000) this.targets.clear();
+    if (target === undefined || target.node.released) {
       target = { node: this.node(nodeId), name: portId.slice(nodeId.length + 1) };
       this.targets.set(portId, target);
     }
@@ -182,21 +249,16 @@ class Network implements NodeHost, Router {
 
   connect(node: RemoteNode): void {
     if (this.stopped) {
-      queueMicrotask(() => node.fail("node is shutting down"));
+      queueMicrotask(() => node.fail(SHUTTING_DOWN));
       return;
     }
-    // A link with it is in its handshake already: wait for it (see onDown) rather than
-    // dial a second one that could cross it.
-    if (this.inHandshake(node.id)) return;
     const token = {};
     this.dialing.set(node.id, token);
-    const known = node.addresses;
-    const lookup = known !== null && known.length > 0 ? Promise.resolve(known) : this.resolver(node.id);
     const fail = (text: string): void => {
       this.stopDialing(node.id, token);
       if (!node.isUp && node.connecting) node.fail(text);
     };
-    lookup.then(
+    this.resolve(node.id).then(
       (addresses) => {
         if (node.isUp || !node.connecting) return this.stopDialing(node.id, token);
         if (addresses === null || addresses.length === 0) return fail("no known address");
@@ -210,40 +272,33 @@ class Network implements NodeHost, Router {
   }
 
   /**
+   * While the link is being made its framing is unknown: the packet is checked against
+   * the framing of the node's last link, else our preferred one (see remote-node.ts).
+   */
+  checkSendable(packet: Packet, destination: string, framing: string | undefined): void {
+    encodeChecked(framing ?? FRAMINGS_WE_WRITE[0], packet, this.config.maxPacketSize, destination);
+  }
+
+  release(node: RemoteNode): void {
+    if (this.nodes.get(node.id) !== node) return;
+    this.nodes.delete(node.id);
+    node.released = true;
+    if (node.addresses !== null || node.framing !== undefined) this.lastKnown.set(node.id, { addresses: node.addresses ?? [], framing: node.framing });
+  }
+
+  /**
    * Fails `node` with `text` after `seconds`, unless by then it is up, no longer wanted,
-   * or being dialled or handshaken again (whose outcome then decides).
+   * or being dialled again (whose outcome then decides).
    */
   failUnlessLinked(node: RemoteNode, text: string, seconds: number): void {
-    setTimeout(() => {
-      if (!node.isUp && node.connecting && !this.dialing.has(node.id) && !this.inHandshake(node.id)) node.fail(text);
-    }, seconds * 1000);
+    timer(seconds, () => {
+      if (!node.isUp && node.connecting && !this.dialing.has(node.id)) node.fail(text);
+    });
   }
 
   /** Ends the dialling record `token` of a node, if it is still the current one. */
   stopDialing(nodeId: string, token: object): void {
     if (this.dialing.get(nodeId) === token) this.dialing.delete(nodeId);
-  }
-
-  /** Whether a node link with `nodeId` is past its greeting but not up yet. */
-  inHandshake(nodeId: string): boolean {
-    return (this.handshakes.get(nodeId)?.size ?? 0) > 0;
-  }
-
-  /** Of two crossed links, the one both ends keep: dialled by the smaller node ID. */
-  private preferred(link: Link, peerId: string): boolean {
-    return link.outbound === this.config.nodeId < peerId;
-  }
-
-  /** Whether a link both ends would keep is on its way to `peerId`. */
-  private preferredPending(peerId: string): boolean {
-    for (const l of this.handshakes.get(peerId) ?? []) if (this.preferred(l, peerId)) return true;
-    // When our dial is the preferred one, it counts from the start: its greeting is on its way.
-    return this.config.nodeId < peerId && this.dialing.has(peerId);
-  }
-
-  private endHandshake(peerId: string, link: Link): void {
-    const set = this.handshakes.get(peerId);
-    if (set !== undefined && set.delete(link) && set.size === 0) this.handshakes.delete(peerId);
   }
 
   nodeEvent(nodeId: string, up: boolean, text?: string): void {
@@ -281,16 +336,17 @@ class Network implements NodeHost, Router {
 
   /** Runs the handshake on a socket; `onResult` hears how it ended (dialers, seeds). */
   adopt(socket: Socket, outbound: boolean, onResult?: (ok: boolean, text: string, peer?: string) => void): Link {
+    const who = (l: Link): string => {
+      const peerId = l.peer?.nodeId;
+      return `${l.outbound ? "to" : "from"} ${peerId === undefined ? "" : `node ${peerId} at `}${socket.remoteAddress}:${socket.remotePort}`;
+    };
     const link = new Link(socket, outbound, this.linkOptions(), {
       onGreeting: (peer, l) => {
-        if (l.protocol !== PROTOCOL) return;
-        const id = peer.nodeId;
-        if (this.nodes.get(id)?.isUp) throw alreadyConnectedError(id);
-        // Crossed links: refuse the one the peer will refuse too (see the module comment).
-        if (!this.preferred(l, id) && this.preferredPending(id)) throw alreadyConnectedError(id);
-        let set = this.handshakes.get(id);
-        if (set === undefined) this.handshakes.set(id, (set = new Set()));
-        set.add(l);
+        // Crossed links: the smaller node refuses the peer's while its own dial is
+        // under way (see the module comment); a greeting alone decides nothing else.
+        if (l.protocol === PROTOCOL && !l.outbound && this.config.nodeId < peer.nodeId && this.dialing.has(peer.nodeId)) {
+          throw alreadyConnectedError(peer.nodeId);
+        }
       },
       onRaw: (stream, head, l) => {
         const handler = linkProtocols.get(l.protocol);
@@ -299,12 +355,22 @@ class Network implements NodeHost, Router {
       },
       onUp: (l) => {
         const peerId = l.peer!.nodeId;
-        this.endHandshake(peerId, l);
-        const node = this.node(peerId);
-        if (node.isUp) {
-          l.close(alreadyConnectedError(peerId).message);
+        if (this.stopped) {
+          l.close(SHUTTING_DOWN);
           return;
         }
+        const old = this.nodes.get(peerId)?.link;
+        if (old !== undefined && old !== null) {
+          const age = performance.now() - old.upSince;
+          if (age < this.config.connectInterval * 1000) {
+            warn(`link ${who(l)} refused: ${peerId} already connected, on a link that came up ${Math.round(age)} ms ago (crossed links)`);
+            l.close(alreadyConnectedError(peerId).message);
+            return;
+          }
+          info(`node ${peerId} connected again: the new link replaces the old one`);
+          old.close(SWITCHED); // the old link's monitors fire now, before anything goes on the new one
+        }
+        const node = this.node(peerId);
         this.links.add(l);
         node.attach(l);
         // The node is linked: attempts still under way to it are not needed any more.
@@ -318,17 +384,14 @@ class Network implements NodeHost, Router {
         const peerId = l.peer?.nodeId;
         const node = peerId === undefined ? undefined : this.nodes.get(peerId);
         const attached = node !== undefined && node.link === l;
-        if (peerId !== undefined) this.endHandshake(peerId, l);
-        // A peer breaking the protocol (bad greeting, wrong secret, garbage frames) is
-        // worth a warning: it is usually a misconfigured node. Ordinary ends are not.
-        const who = `${l.outbound ? "to" : "from"} ${peerId === undefined ? "" : `node ${peerId} at `}${socket.remoteAddress}:${socket.remotePort}`;
-        if (l.failure instanceof ProtocolError && l.failure.code !== "ERR_ALREADY_CONNECTED") {
-          warn(`link ${who} ${attached ? "failed" : "refused"}: ${text}`);
-        } else if (!attached) debug(`link ${who} ended: ${text}`);
-        if (attached) node.fail(text);
-        // We waited for this link instead of dialling (or our dial gave up in its favour),
-        // and it was the last one: the node could not be reached.
-        else if (node !== undefined && !node.isUp && node.connecting && !this.dialing.has(node.id) && !this.inHandshake(node.id)) node.fail(text);
+        // A peer breaking the protocol (bad greeting, wrong secret or certificate,
+        // garbage frames) is worth a warning: it is usually a misconfigured node.
+        // Ordinary ends, and the refusal of a crossed link, are not.
+        if (l.failure instanceof ProtocolError) {
+          if (l.failure.code === "ERR_ALREADY_CONNECTED") debug(`link ${who(l)} refused: crossed links, our own dial to it is under way`);
+          else warn(`link ${who(l)} ${attached ? "failed" : "refused"}: ${text}`);
+        } else if (!attached) debug(`link ${who(l)} ended: ${text}`);
+        if (attached) node.fail(l.peerShutDown ? PEER_SHUT_DOWN : text);
         onResult?.(false, text, peerId);
       },
     });
@@ -345,12 +408,12 @@ class Network implements NodeHost, Router {
       return;
     }
     if (typeof name !== "string") {
-      warn(`dropping packet from ${from} with a non-string port name`);
+      // `[]` is a keepalive (AEMP ignores empty packets too).
+      if (packet.length > 0) warn(`dropping packet from ${from} with a non-string port name`);
       return;
     }
     let id = this.portIds.get(name);
     if (id === undefined) {
-      if (this.portIds.size > 10_000) this.portIds.clear();
       id = `${NODE()}#${name}`;
       this.portIds.set(name, id);
     }
@@ -358,12 +421,61 @@ class Network implements NodeHost, Router {
     deliverLocal(id, packet);
   }
 
-  /** Closes every link and listener (normal shutdown). */
-  async stop(): Promise<void> {
-    this.stopped = true;
+  /**
+   * Leaves the network (see the module comment): drains for at most `seconds`, then
+   * closes every link and listener. Resolves with the number of packets given up on.
+   * Calling it again returns the same promise.
+   */
+  stop(seconds = 0): Promise<number> {
+    this.stopping ??= this.leave(seconds);
+    return this.stopping;
+  }
+
+  private async leave(seconds: number): Promise<number> {
     for (const keeper of this.seedKeepers) keeper.stop();
-    for (const link of [...this.links]) link.close("node is shutting down");
-    await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.server.close(() => r()))));
+    const deadline = performance.now() + seconds * 1000;
+    await this.drain(deadline);
+    this.stopped = true;
+    let abandoned = 0;
+    for (const node of [...this.nodes.values()]) {
+      if (node.isUp || !node.connecting) continue;
+      abandoned += node.queued;
+      node.fail(SHUTTING_DOWN);
+    }
+    const links = [...this.links];
+    for (const link of links) {
+      if (!link.isUp || !(link.peer?.keys.provider ?? "").startsWith(`${PROVIDER_NAME}/`)) continue;
+      link.send(["", "aemp_shutdown"]);
+    }
+    const grace = Math.max(0, deadline - performance.now()) / 1000;
+    await Promise.all(links.map((l) => l.end(SHUTTING_DOWN, grace)));
+    for (const link of links) abandoned += link.abandoned;
+    await this.closeListeners();
+    return abandoned;
+  }
+
+  /** Waits until nothing is left to send (run queue, connecting nodes, unsent packets) or `deadline`. */
+  private async drain(deadline: number): Promise<void> {
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) return;
+      if (pendingDeliveries() > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      const writing = [...this.links].filter((l) => l.unsent > 0);
+      const connecting = [...this.nodes.values()].some((n) => n.connecting && n.queued > 0);
+      if (writing.length === 0 && !connecting) return;
+      // Links say when they are flushed; nodes being connected are looked at again soon.
+      await new Promise<void>((resolve) => {
+        const poll = timer(Math.min(left, 20) / 1000, resolve);
+        void Promise.all(writing.map((l) => l.flushed())).then(() => {
+          if (connecting) return;
+          poll.cancel();
+          resolve();
+        });
+      });
+    }
   }
 
   get isStopped(): boolean {
@@ -372,7 +484,8 @@ class Network implements NodeHost, Router {
 }
 
 /**
- * Tries a node's addresses in order until a link to it is up, or gives up.
+ * Tries a node's addresses until a link to it is up, or gives up (see the module
+ * comment for the order and the deadline).
  *
  * Once finished (a link is up, or it gave up) it ignores every later report of its
  * attempts, and closes the attempts still in progress: a late failure must never fail
@@ -380,16 +493,17 @@ class Network implements NodeHost, Router {
  * handshake timeout.
  */
 class Dialer {
-  private index = 0;
-  private failures = 0;
-  private lastError = "connect timeout";
-  private timer: NodeJS.Timeout | undefined;
-  private deadline: NodeJS.Timeout | undefined;
+  private cursor = 0;
+  private ticker: Timer | undefined;
+  private deadline: Timer | undefined;
   private finished = false;
   /** Whether the last attempt looked refused in favour of a crossing link from the node. */
   private crossed = false;
-  /** Sockets of attempts still in progress; the one whose link came up is removed. */
-  private readonly attempts = new Set<Socket>();
+  /** Attempts in progress, with their address and whether their TCP connect succeeded. */
+  private readonly attempts = new Map<Socket, { address: string; connected: boolean }>();
+  private readonly tried = new Set<string>();
+  /** Addresses that refused or whose link failed: not dialled again by this dialer. */
+  private readonly failed = new Set<string>();
   constructor(
     private readonly net: Network,
     private readonly node: RemoteNode,
@@ -398,7 +512,7 @@ class Dialer {
 
   start(): void {
     const interval = this.interval();
-    this.deadline = setTimeout(() => this.giveUp("connect timeout"), interval * 1000 * this.addresses.length + 1000 * this.net.config.connectInterval);
+    this.deadline = timer(interval * this.addresses.length + this.net.config.connectInterval, () => this.giveUp("connect timeout"));
     this.next();
   }
 
@@ -407,16 +521,37 @@ class Dialer {
     return Math.max(0.4, this.addresses.length > 1 ? base / Math.min(this.addresses.length, 5) : base);
   }
 
+  /** Dials the next address in turn (if there is one to dial) and plans the next turn. */
   private next(): void {
+    this.ticker?.cancel();
+    this.ticker = undefined;
     if (this.finished) return;
     if (this.node.isUp || !this.node.connecting) return this.done();
-    if (this.index >= this.addresses.length) return;
-    const address = this.addresses[this.index++];
+    const address = this.pick();
+    if (address !== undefined) this.attempt(address);
+    const jitter = 0.9 + Math.random() * 0.2;
+    this.ticker = timer(this.interval() * jitter, () => this.next());
+  }
+
+  /** The next address, in order, that has not failed and has no attempt past its TCP connect. */
+  private pick(): string | undefined {
+    const n = this.addresses.length;
+    for (let i = 0; i < n; i++) {
+      const address = this.addresses[(this.cursor + i) % n];
+      if (this.failed.has(address) || [...this.attempts.values()].some((a) => a.address === address && a.connected)) continue;
+      this.cursor = (this.cursor + i + 1) % n;
+      return address;
+    }
+    return undefined;
+  }
+
+  private attempt(address: string): void {
+    this.tried.add(address);
     const socket = dial(address);
-    this.attempts.add(socket);
-    let connected = false;
+    const state = { address, connected: false };
+    this.attempts.set(socket, state);
     socket.once("connect", () => {
-      connected = true;
+      state.connected = true;
       if (this.finished) return;
       this.net.adopt(socket, true, (ok, text, peer) => {
         if (this.finished) return;
@@ -426,7 +561,7 @@ class Dialer {
           // Closed after its greeting by a node whose own dial wins when links cross:
           // most likely that link is on its way.
           this.crossed = peer !== undefined && peer < this.net.config.nodeId;
-          this.attemptFailed(text);
+          this.attemptFailed(address, text);
         }
       });
     });
@@ -434,24 +569,17 @@ class Dialer {
       // Node clears `socket.connecting` before emitting a connect error, so the
       // flag set on "connect" tells a failed attempt from an error of a live link
       // (which the link reports itself).
-      if (connected || this.finished) return;
+      if (state.connected || this.finished) return;
       this.attempts.delete(socket);
       this.crossed = false;
-      this.attemptFailed(socketErrorText(err));
+      this.attemptFailed(address, socketErrorText(err));
     });
-    if (this.index < this.addresses.length) {
-      const jitter = 0.9 + Math.random() * 0.2;
-      this.timer = setTimeout(() => this.next(), this.interval() * 1000 * jitter);
-    }
   }
 
-  private attemptFailed(text: string): void {
-    this.lastError = text;
-    if (++this.failures >= this.addresses.length) this.giveUp(this.lastError);
-    else if (this.timer !== undefined && this.index < this.addresses.length) {
-      clearTimeout(this.timer);
-      this.next();
-    }
+  private attemptFailed(address: string, text: string): void {
+    this.failed.add(address);
+    if (this.failed.size >= this.addresses.length && this.attempts.size === 0) this.giveUp(text);
+    else if (this.tried.size < this.addresses.length) this.next(); // the next address now
   }
 
   /** The node is linked (by `keep`, maybe one of ours): ends every other attempt. */
@@ -463,9 +591,6 @@ class Dialer {
   private giveUp(text: string): void {
     if (this.finished) return;
     this.done();
-    // A link from the node itself is in its handshake (our dial crossed it and was
-    // refused): its outcome decides, see Network's onDown.
-    if (this.net.inHandshake(this.node.id)) return;
     if (!this.node.isUp && this.node.connecting) {
       if (this.crossed) this.net.failUnlessLinked(this.node, text, this.net.config.connectInterval);
       else this.node.fail(text);
@@ -475,10 +600,10 @@ class Dialer {
   private done(): void {
     this.finished = true;
     this.net.stopDialing(this.node.id, this);
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.deadline !== undefined) clearTimeout(this.deadline);
-    this.timer = this.deadline = undefined;
-    for (const socket of this.attempts) socket.destroy();
+    this.ticker?.cancel();
+    this.deadline?.cancel();
+    this.ticker = this.deadline = undefined;
+    for (const socket of this.attempts.keys()) socket.destroy();
     this.attempts.clear();
   }
 }
@@ -487,7 +612,7 @@ class Dialer {
 /** Keeps a link to one seed address up, retrying with a doubling delay. */
 class SeedKeeper {
   private delay = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private stopped = false;
   /** The seed's node ID, once it greeted us. */
   nodeId: string | undefined;
@@ -516,6 +641,9 @@ class SeedKeeper {
     if (this.signalled || this.nodeId === undefined) return;
     this.signalled = true;
     this.delay = 0;
+    // The address that reached the seed is one to dial it at again, when a send needs it.
+    const node = this.net.nodes.get(this.nodeId);
+    if (node !== undefined && (node.addresses === null || node.addresses.length === 0)) node.addresses = [this.address];
     this.net.seedUp(this.nodeId);
   }
 
@@ -523,10 +651,6 @@ class SeedKeeper {
     this.timer = undefined;
     if (this.stopped) return;
     if (this.nodeId !== undefined && this.net.nodes.get(this.nodeId)?.isUp) return;
-    if (this.nodeId !== undefined && this.net.inHandshake(this.nodeId)) {
-      this.schedule(); // a link is on its way already; look again later
-      return;
-    }
     const socket = dial(this.address);
     let connected = false;
     socket.once("connect", () => {
@@ -552,13 +676,13 @@ class SeedKeeper {
     if (this.stopped || this.timer !== undefined) return;
     const max = this.net.config.monitorTimeout;
     this.delay = this.delay === 0 ? 0.6 + Math.random() * 0.6 : Math.min(this.delay * 2, max);
-    this.timer = setTimeout(() => this.attempt(), this.delay * 1000);
+    this.timer = timer(this.delay, () => this.attempt());
   }
 
   stop(): void {
     this.stopped = true;
     this.unlisten();
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
   }
 }
 
@@ -602,7 +726,20 @@ export function createNetwork(config: NetworkConfig): Network {
   registerNodeRequest("kil0", (from, name: unknown, ...reason: unknown[]) => {
     if (typeof name === "string") net.nodes.get(from)?.portDied(name, reason);
   });
+  // One of our own nodes is leaving on purpose: its link's end is no crash.
+  registerNodeRequest("aemp_shutdown", (from) => {
+    const link = net.nodes.get(from)?.link;
+    if (link) link.peerShutDown = true;
+  });
   return net;
+}
+
+/** Undoes `createNetwork` for a `configure` that failed: stops it and routes as before. */
+export async function discardNetwork(net: Network): Promise<void> {
+  await net.stop(0);
+  if (network !== net) return;
+  network = null;
+  setRouter(null);
 }
 
 /** The running network, if `configure` started one. */

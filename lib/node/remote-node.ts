@@ -7,6 +7,19 @@
  * `["transport_error", node, text]`, before anything else can be sent. A later send
  * starts a new connection, so after the monitors have fired messages may flow again,
  * as AEMP promises.
+ *
+ * A message that cannot be sent throws out of `send` (an `EncodeError`) and nothing
+ * is queued: on a live link it is encoded at once in the link's framing. While the
+ * link is being made its framing is not known yet (the peer picks it): the message is
+ * checked against the framing of the node's last link, or for a node never linked our
+ * preferred one (superjson, what our own nodes pick; no framing is strictest: json
+ * cannot carry a BigInt, superjson refuses a `__proto__` key). If the framing the peer
+ * picks cannot carry it after all, the new link is closed with that error, so the
+ * monitors fire: no silent hole.
+ *
+ * A node that failed and is left with nothing (no link, no queue, no monitors) is
+ * released from the node table (`host.release`): one entry per node ever seen would
+ * grow for ever. Its last known addresses are kept apart, in a bounded cache.
  */
 import type { MonitorAction } from "../kernel/remote.ts";
 import { error as logError } from "../log.ts";
@@ -17,6 +30,10 @@ import type { Packet } from "../transport/framing.ts";
 export interface NodeHost {
   /** Starts connecting to `node` (lookup + dial); calls node.attach or node.fail. */
   connect(node: RemoteNode): void;
+  /** Throws an `EncodeError` unless `packet` can probably go to `destination` (`framing`: of its last link). */
+  checkSendable(packet: Packet, destination: string, framing: string | undefined): void;
+  /** The node failed and holds nothing any more: drop it from the node table. */
+  release(node: RemoteNode): void;
   /** A link came up or went down: for up/down listeners (monNodes). */
   nodeEvent(nodeId: string, up: boolean, text?: string): void;
   /** The peer is gone: drop what it registered on us (its monitors of our ports). */
@@ -27,8 +44,12 @@ export class RemoteNode {
   readonly id: string;
   link: Link | null = null;
   connecting = false;
-  /** Known listen addresses, once looked up. */
+  /** Known listen addresses, once looked up (or dialled, or read from the database). */
   addresses: string[] | null = null;
+  /** Set once released from the node table: holders of this object must look the node up again. */
+  released = false;
+  /** The framing its last link wrote, what queued messages are checked against. */
+  framing: string | undefined;
   private queue: Packet[] = [];
   /** Monitors of this node's ports by port ID; node monitors under "". */
   private monitors = new Map<string, Set<MonitorAction>>();
@@ -43,12 +64,16 @@ export class RemoteNode {
     return this.link !== null;
   }
 
-  /** Sends now if the link is up, else queues and makes sure a connection is on its way. */
+  /**
+   * Sends now if the link is up, else queues and makes sure a connection is on its way.
+   * Throws an `EncodeError` (nothing queued) for a message that cannot be sent.
+   */
   send(packet: Packet): void {
     if (this.link !== null) {
       this.link.send(packet);
       return;
     }
+    this.host.checkSendable(packet, `${this.id}#${String(packet[0])}`, this.framing);
     this.queue.push(packet);
     if (!this.connecting) {
       this.connecting = true;
@@ -64,13 +89,27 @@ export class RemoteNode {
     }
   }
 
+  /** Packets waiting for a link. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** A link authenticated: flush the queue in order. */
   attach(link: Link): void {
     this.link = link;
     this.connecting = false;
+    this.framing = link.writeFraming;
     const queue = this.queue;
     this.queue = [];
-    for (const packet of queue) link.send(packet);
+    for (const packet of queue) {
+      try {
+        link.send(packet);
+      } catch (err) {
+        // The framing the peer chose cannot carry it: fail the link, so monitors fire.
+        link.close(err instanceof Error ? err.message : String(err));
+        return;
+      }
+    }
     this.host.nodeEvent(this.id, true);
   }
 
@@ -89,6 +128,8 @@ export class RemoteNode {
     for (const actions of monitors.values()) fire(actions, reason);
     this.host.forgetPeer(this.id);
     if (wasUp) this.host.nodeEvent(this.id, false, text);
+    // Whoever was told may have sent or monitored again: then the entry is still in use.
+    if (this.link === null && !this.connecting && this.queue.length === 0 && this.monitors.size === 0) this.host.release(this);
   }
 
   /**
