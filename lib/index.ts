@@ -6,7 +6,7 @@ export * from "./kernel/index.ts";
 export * from "./errors.ts";
 export { type LogRecord, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
-export { type ConfigureOptions, type ConfigureResult, configure, shutdown } from "./config/configure.ts";
+export { type ConfigureOptions, type ConfigureResult, type ShutdownOptions, type ShutdownResult, DEFAULT_SHUTDOWN_TIMEOUT, closed, configure, shutdown } from "./config/configure.ts";
 export { registerService } from "./config/services.ts";
 export { monNodes, nodeIsUp, sndOn, upNodes } from "./node/index.ts";
 export { DATACONN_KILL_TAG, DataConn, dataConn } from "./node/dataconn.ts";

@@ -25,17 +25,17 @@
  */
 import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
-import { randomString, setNodeId } from "../kernel/ids.ts";
-import { setNetworkedGlobal } from "../global/current.ts";
-import { DB_SETTING_EXPECTED, closeDbBackend, isDbSetting, setDbBackend } from "../db/backend.ts";
+import { NODE, isValidNodeId, randomString, setNodeId } from "../kernel/ids.ts";
+import { setNetworkedGlobal, unsetNetworkedGlobal } from "../global/current.ts";
+import { closeDbBackend, setDbBackend } from "../db/backend.ts";
 import { DEFAULT_LEASE, openRedisBackend } from "../db/redis.ts";
 import { GlobalService } from "../global/global.ts";
-import { info } from "../log.ts";
+import { info, warn } from "../log.ts";
 import { registerIntrospection } from "../node/introspection.ts";
-import { type NetworkConfig, createNetwork, currentNetwork } from "../node/network.ts";
+import { type Network, type NetworkConfig, createNetwork, currentNetwork, discardNetwork } from "../node/network.ts";
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
-import { type RcData, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
+import { CONFIG_KEYS, INVALID, PERL_ONLY_KEYS, type RcData, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
 import { startServices } from "./services.ts";
 
 export interface ConfigureOptions {
@@ -139,6 +139,15 @@ export const CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = {
 /** Options that steer `configure` itself and are not configuration values. */
 const CONTROL = new Set(["profile", "norc", "force"]);
 
+/** Checks a `configure` argument against its key's rule: a TypeError naming the option if wrong. */
+function normalizeArgument(key: string, value: unknown): unknown {
+  const spec = CONFIG_KEYS[key];
+  if (spec === undefined || spec.profileOnly === true) return value;
+  const v = spec.normalize(value);
+  if (v === INVALID) throw argumentError("configure", key, spec.expected, value);
+  return v;
+}
+
 /**
  * Merges arguments, the rc file's top level and the profile chain as `configure` does
  * (see the module comment). `rc` is the file to use: omitted, it is read from
@@ -178,7 +187,7 @@ export function resolveConfig(options: ConfigureOptions = {}, rc?: { data: RcDat
         delete values[key];
         continue;
       }
-      values[key] = origin === "argument" ? value : normalizeValue(key, value, `${origin} in ${rc!.path}`, rc!.path);
+      values[key] = origin === "argument" ? normalizeArgument(key, value) : normalizeValue(key, value, `${origin} in ${rc!.path}`, rc!.path);
     }
   }
   return { profile, file: rc?.path ?? null, chain, values, origins };
@@ -202,22 +211,71 @@ export function expandNodeId(spec: string): string {
   return id;
 }
 
-function stringList(name: string, value: unknown, fallback: readonly string[]): string[] {
-  if (value === undefined) return [...fallback];
-  if (typeof value === "string") return [value];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw argumentError("configure", name, "an array of strings", value);
-  return value as string[];
+/** Everything `configure` starts, worked out (and checked) before anything starts. */
+interface Plan {
+  nodeId: string;
+  network: NetworkConfig;
+  services: string[];
+  moduleRoots: string[];
+  db: string;
+  dbLease: number;
 }
 
-function seconds(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw argumentError("configure", name, "a positive number of seconds", value);
-  return value;
+/**
+ * Checks the merged values and turns them into a plan. Every value was checked against
+ * its key's rule by `resolveConfig` already (arguments as TypeErrors naming the option,
+ * file values as ConfigErrors naming the file); what is left are the rules that depend
+ * on the result: the expanded node ID.
+ */
+function plan(resolved: ResolvedConfig): Plan {
+  const o = resolved.values as ConfigureOptions;
+  const nodeId = expandNodeId(o.nodeid ?? `${resolved.profile}/`);
+  if (!isValidNodeId(nodeId)) throw argumentError("configure", "nodeid", `a node ID without '#', ';' or control characters once expanded (the profile '${resolved.profile}' is part of the default)`, nodeId);
+  const framings = (o.framing_format ?? FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
+  return {
+    nodeId,
+    network: {
+      nodeId,
+      binds: o.binds ?? ["*"],
+      seeds: o.seeds ?? [],
+      secret: o.secret,
+      authOffer: o.auth_offer ?? [...DEFAULT_AUTH_OFFER],
+      authAccept: o.auth_accept ?? [...DEFAULT_AUTH_ACCEPT],
+      framings: framings.includes("json") ? framings : [...framings, "json"],
+      monitorTimeout: o.monitor_timeout ?? 30,
+      connectInterval: o.connect_interval ?? 2,
+      maxPacketSize: o.max_packet_size ?? DEFAULT_MAX_PACKET_SIZE,
+      nodelay: o.nodelay === undefined ? true : Boolean(o.nodelay),
+      tls: o.cert === undefined ? undefined : splitPem(o.cert),
+    },
+    services: o.services ?? [],
+    moduleRoots: o.module_roots ?? [],
+    db: o.db ?? "global",
+    dbLease: o.db_lease ?? DEFAULT_LEASE,
+  };
+}
+
+/** Warns once about keys nobody reads (Perl ignores them too; a typo should not go unnoticed). */
+function warnUnknownKeys(resolved: ResolvedConfig): void {
+  for (const [key, origin] of Object.entries(resolved.origins)) {
+    if (CONFIG_KEYS[key] !== undefined && CONFIG_KEYS[key].profileOnly !== true) continue;
+    if (PERL_ONLY_KEYS.has(key)) continue;
+    const where = origin === "argument" ? "argument" : `${origin} in ${resolved.file}`;
+    warn(`configure: ignoring unknown option '${key}' (${where}); known options: ${configureKeys().join(", ")}`);
+  }
+}
+
+function configureKeys(): string[] {
+  return [...Object.keys(CONFIG_KEYS).filter((k) => CONFIG_KEYS[k].profileOnly !== true), ...CONTROL].sort();
 }
 
 /**
  * Names this node and starts networking: listeners on `binds`, links to `seeds`, then
  * the `services`. Reads the rc file unless `norc` (see the module comment).
+ *
+ * Every option is checked before anything starts. If `configure` rejects (a bad value,
+ * a bind that cannot listen, a service that fails), nothing it started is left
+ * running and it may be called again.
  *
  * ```ts
  * await configure();                                   // profile = host name, all from the rc file
@@ -227,76 +285,133 @@ function seconds(name: string, value: unknown, fallback: number): number {
  */
 export async function configure(options: ConfigureOptions = {}): Promise<ConfigureResult> {
   if (configured) throw new Error("configure: already called; a node is configured once, before it talks to anyone");
+  configured = true;
+  try {
+    return await start(options);
+  } catch (err) {
+    configured = false;
+    throw err;
+  }
+}
+
+async function start(options: ConfigureOptions): Promise<ConfigureResult> {
   const resolved = resolveConfig(options);
+  const p = plan(resolved);
   if (resolved.file !== null) {
     const chain = resolved.chain.length === 0 ? "not in the file" : resolved.chain.join(" -> ");
     info(`configuring from ${resolved.file}, profile '${resolved.profile}' (${chain})`);
   }
-  const o = resolved.values as ConfigureOptions;
-  const nodeid = o.nodeid ?? `${resolved.profile}/`;
-  if (typeof nodeid !== "string" || nodeid === "") throw argumentError("configure", "nodeid", "a non-empty string", nodeid);
-  const nodeId = expandNodeId(nodeid);
-  if (nodeId.includes("#")) throw argumentError("configure", "nodeid", "a string without '#'", nodeId);
-  if (o.secret !== undefined && typeof o.secret !== "string") throw argumentError("configure", "secret", "a string", o.secret);
-  const framings = stringList("framing_format", o.framing_format, FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
-  const services = stringList("services", o.services, []);
-  const moduleRoots = stringList("module_roots", o.module_roots, []);
-  const db = o.db ?? "global";
-  if (!isDbSetting(db)) throw argumentError("configure", "db", DB_SETTING_EXPECTED, db);
-  const dbLease = seconds("db_lease", o.db_lease, DEFAULT_LEASE);
-  const config: NetworkConfig = {
-    nodeId,
-    binds: stringList("binds", o.binds, ["*"]),
-    seeds: stringList("seeds", o.seeds, []),
-    secret: o.secret,
-    authOffer: stringList("auth_offer", o.auth_offer, DEFAULT_AUTH_OFFER),
-    authAccept: stringList("auth_accept", o.auth_accept, DEFAULT_AUTH_ACCEPT),
-    framings: framings.includes("json") ? framings : [...framings, "json"],
-    monitorTimeout: seconds("monitor_timeout", o.monitor_timeout, 30),
-    connectInterval: seconds("connect_interval", o.connect_interval, 2),
-    maxPacketSize: o.max_packet_size ?? DEFAULT_MAX_PACKET_SIZE,
-    nodelay: o.nodelay === undefined ? true : Boolean(o.nodelay),
-    tls: o.cert === undefined ? undefined : splitPem(o.cert),
-  };
-  configured = true;
-  setNodeId(nodeId);
-  const net = createNetwork(config);
-  registerIntrospection();
-  const redis = db === "global" ? null : await openRedisBackend(db, { lease: dbLease });
-  const global = new GlobalService(net);
-  setNetworkedGlobal(global);
-  if (redis !== null) {
-    info(`database: Redis at ${redis.name}, lease ${dbLease} s`);
-    // Entries set before configure (now in the networked global service) move to Redis.
-    setDbBackend(redis);
-    // Addresses come from Redis first; the global nodes are asked only when there are seeds.
-    const seeded = config.seeds.length > 0;
-    net.setResolver(async (id) => (await redis.resolve(id)) ?? (seeded ? global.resolve(id) : null));
+  warnUnknownKeys(resolved);
+  if (p.network.secret === undefined && p.network.tls === undefined) {
+    warn("configure: no secret and no certificate are configured, so no other node can connect to this one (aemp gensecret)");
   }
-  net.onSeedUp((seed) => global.seedUp(seed));
-  await net.listen();
-  global.start(net.addresses, net.seedIsSelf);
-  redis?.localSet("'l", nodeId, net.addresses);
-  net.startSeeds();
-  await startServices(services, moduleRoots);
-  return { nodeId, addresses: net.addresses, profile: resolved.profile };
+  // What has been started, undone in reverse order if a later step fails.
+  const undo: (() => unknown)[] = [];
+  try {
+    const previousId = NODE();
+    setNodeId(p.nodeId);
+    undo.push(() => setNodeId(previousId));
+    const net = createNetwork(p.network);
+    undo.push(() => discardNetwork(net));
+    registerIntrospection();
+    const redis = p.db === "global" ? null : await openRedisBackend(p.db, { lease: p.dbLease });
+    if (redis !== null) undo.push(() => redis.close());
+    const global = new GlobalService(net);
+    net.onSeedUp((seed) => global.seedUp(seed));
+    await net.listen();
+    setNetworkedGlobal(global);
+    undo.push(() => unsetNetworkedGlobal(global));
+    if (redis !== null) {
+      info(`database: Redis at ${redis.name}, lease ${p.dbLease} s`);
+      // Entries set before configure (now in the networked global service) move to Redis.
+      setDbBackend(redis);
+      undo.push(() => setDbBackend(null));
+      // Addresses come from Redis first; the global nodes are asked only when there are seeds.
+      const seeded = p.network.seeds.length > 0;
+      net.setResolver(async (id) => (await redis.resolve(id)) ?? (seeded ? global.resolve(id) : null));
+    }
+    global.start(net.addresses, net.seedIsSelf);
+    redis?.localSet("'l", p.nodeId, net.addresses);
+    net.startSeeds();
+    await startServices(p.services, p.moduleRoots);
+    return { nodeId: p.nodeId, addresses: net.addresses, profile: resolved.profile };
+  } catch (err) {
+    for (const step of undo.reverse()) await step();
+    throw err;
+  }
+}
+
+/** Options of `shutdown`. */
+export interface ShutdownOptions {
+  /**
+   * Seconds to let queued messages leave before the links are closed anyway. Default
+   * {@link DEFAULT_SHUTDOWN_TIMEOUT}.
+   */
+  timeout?: number;
+}
+
+/** How a shutdown went. */
+export interface ShutdownResult {
+  /** Messages to other nodes that had not been handed to the OS by the deadline, and were dropped. */
+  abandoned: number;
+}
+
+/** Seconds `shutdown` waits, by default, for queued messages to leave. */
+export const DEFAULT_SHUTDOWN_TIMEOUT = 5;
+
+let leaving: Promise<ShutdownResult> | undefined;
+let announceClosed: (result: ShutdownResult) => void = () => {};
+const closedPromise = new Promise<ShutdownResult>((resolve) => {
+  announceClosed = resolve;
+});
+
+/**
+ * Leaves the network cleanly. First it drains, for at most `timeout` seconds
+ * (default 5): the run queue, the messages queued for nodes being connected, and
+ * every link's unsent messages. Then it stops reconnecting to seeds, tells our own
+ * peers it is leaving (their monitors of this node's ports fire with
+ * `["transport_error", NODE, "node shut down"]` instead of a lost link's text; Perl
+ * peers see the link end), ends every link cleanly and closes the listeners; with the
+ * Redis database it removes this node's entries. Local monitors of remote ports fire
+ * with `["transport_error", NODE, "node is shutting down"]`.
+ *
+ * Resolves to `{ abandoned }`, the number of messages that were still waiting when the
+ * deadline passed and were dropped (also logged as a warning); 0 means everything
+ * sent before `shutdown` left. Harmless without `configure`; calling it again returns
+ * the same promise. A node is not configured again afterwards: this is for ending the
+ * process.
+ */
+export function shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+  if (options === null || typeof options !== "object") return Promise.reject(argumentError("shutdown", "options", "an object like { timeout }", options));
+  const { timeout = DEFAULT_SHUTDOWN_TIMEOUT } = options;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    return Promise.reject(argumentError("shutdown", "timeout", "a finite number of seconds >= 0", timeout));
+  }
+  const net = currentNetwork();
+  if (net === null) {
+    const result = { abandoned: 0 };
+    announceClosed(result);
+    return Promise.resolve(result);
+  }
+  leaving ??= leave(net, timeout);
+  return leaving;
+}
+
+async function leave(net: Network, timeout: number): Promise<ShutdownResult> {
+  const abandoned = await net.stop(timeout);
+  // The Redis backend: this node's entries go at once instead of when the lease runs out.
+  await closeDbBackend();
+  if (abandoned > 0) warn(`shutdown: dropped ${abandoned} messages still waiting to be sent after ${timeout} s`);
+  const result = { abandoned };
+  announceClosed(result);
+  return result;
 }
 
 /**
- * Leaves the network cleanly: stops reconnecting to seeds, closes every link and
- * listener, and with the Redis database removes this node's entries and closes the
- * connections. Peers see the links end and fire their monitors of this node's ports as
- * for any lost link; local monitors of remote ports fire with
- * `["transport_error", NODE, "node is shutting down"]`. Resolves once the listeners
- * are closed. Harmless without `configure` or when called twice. A node is not
- * configured again afterwards: this is for ending the process.
+ * Resolves once this node has shut down, whoever called `shutdown()` (a service, a
+ * monitor, `aemp run` on SIGTERM), with what `shutdown` resolved to. For a program
+ * whose main code only sets things up: `await configure(...); ...; await closed();`.
  */
-export async function shutdown(): Promise<void> {
-  const net = currentNetwork();
-  if (net === null || net.isStopped) return;
-  // Let packets queued in this tick reach their sockets first.
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  await net.stop();
-  // The Redis backend: this node's entries go at once instead of when the lease runs out.
-  await closeDbBackend();
+export function closed(): Promise<ShutdownResult> {
+  return closedPromise;
 }

@@ -32,6 +32,7 @@ import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { DB_SETTING_EXPECTED, isDbSetting } from "../db/backend.ts";
+import { isValidNodeId } from "../kernel/ids.ts";
 import { parseHostPort } from "../transport/tcp.ts";
 
 /** The layout version this implementation reads and writes. */
@@ -211,6 +212,12 @@ export function profileChain(data: RcData, name: string, path: string): { name: 
 /** Marks a value a key does not accept. */
 export const INVALID: unique symbol = Symbol("invalid");
 
+/** The largest `max_packet_size`: a packet is decoded as one string, and V8's strings end near 2^29. */
+export const MAX_PACKET_SIZE_LIMIT = 512 * 1024 * 1024;
+
+/** Keys Perl's AnyEvent::MP reads and this implementation has no use for (not warned about). */
+export const PERL_ONLY_KEYS: ReadonlySet<string> = new Set(["autocork"]);
+
 export interface KeySpec {
   /** What a valid value is, for messages ("a positive number of seconds"). */
   readonly expected: string;
@@ -296,10 +303,10 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
     normalize: hasPem,
   },
   nodeid: {
-    expected: "a non-empty node ID without '#' (%n: host name, %u: random, trailing /: random)",
+    expected: "a non-empty node ID without '#', ';' or control characters (%n: host name, %u: random, trailing /: random)",
     summary: "the node ID (default PROFILE/random)",
     parse: identity,
-    normalize: (v) => (typeof v === "string" && v !== "" && !v.includes("#") ? v : INVALID),
+    normalize: (v) => (isValidNodeId(v) ? v : INVALID),
   },
   binds: {
     expected: "a list of host:port listen addresses (host or port may be *)",
@@ -363,10 +370,13 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
     normalize: toBool,
   },
   max_packet_size: {
-    expected: "a positive whole number of bytes",
+    expected: `a whole number of bytes, 1 to ${MAX_PACKET_SIZE_LIMIT} (512 MiB)`,
     summary: "largest packet accepted from a peer, in bytes (default 64 MiB)",
     parse: identity,
-    normalize: (v) => toPositive(v, true),
+    normalize: (v) => {
+      const n = toPositive(v, true);
+      return n !== INVALID && n <= MAX_PACKET_SIZE_LIMIT ? n : INVALID;
+    },
   },
   db: {
     expected: DB_SETTING_EXPECTED,

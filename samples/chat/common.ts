@@ -30,7 +30,7 @@ export function isPortId(value: unknown): value is string {
 }
 
 /** Exits cleanly on Ctrl-C and `kill`, running `cleanup` first. */
-export function exitOnSignals(cleanup: () => Promise<void> | void = () => {}): void {
+export function exitOnSignals(cleanup: () => unknown = () => {}): void {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       void Promise.resolve(cleanup()).finally(() => process.exit(0));

@@ -28,20 +28,10 @@ the file), or any key of 'aemp set'. Prints "NODEID listening on ADDRESS..." whe
     const options = parseConfigureArgs(args);
     if (options.profile !== undefined && !options.norc) ctx.existingProfile(options.profile);
     const stop = interrupted();
-    const { configure, resolveConfig, shutdown } = await import("../../lib/config/configure.ts");
-    const planned = resolveConfig(options, options.norc ? null : { data: ctx.rc(), path: ctx.path }).values;
-    if (planned.secret === undefined && planned.cert === undefined) {
-      ctx.io.err("aemp run: warning: no secret and no certificate are configured, so no other node can connect (aemp gensecret)\n");
-    }
-    let result;
-    try {
-      result = await configure(options);
-    } catch (err) {
-      // A service that failed to start: leave the network before reporting it.
-      await shutdown();
-      throw err;
-    }
-    const { nodeId, addresses, profile } = result;
+    const { configure } = await import("../../lib/config/configure.ts");
+    // A configure that fails (a bind in use, a service that does not start) has left
+    // nothing running: its error is all there is to report.
+    const { nodeId, addresses, profile } = await configure(options);
     ctx.io.out(`${nodeId} listening on ${addresses.length > 0 ? addresses.join(" ") : "nothing (no binds)"} (profile ${profile})\n`);
     const signal = await stop;
     info(`${signal}: shutting down`);
