@@ -5,8 +5,9 @@
 // of their due time, so once the sentinel fired, the earlier timer had its chance.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { NODE, SELF, after, cal, kil, mon, peval, port, rcv, snd } from "../lib/index.ts";
+import { NODE, SELF, after, cal, get, kil, mon, peval, port, portAsync, rcv, snd } from "../lib/index.ts";
 import { isLivePort, portCount } from "../lib/kernel/ports.ts";
+import { timer } from "../lib/kernel/timers.ts";
 import { captureLog, deferred, flushRunQueue, latch, throwsSync, waitFor } from "./helpers.ts";
 
 /** Resolves when a timer of `seconds` set now has fired (a sentinel, see above). */
@@ -378,6 +379,79 @@ test("cal - bad arguments throw TypeErrors naming them and create no port", () =
   throwsSync(() => calAny(server, "req", () => {}, "5"), { instanceOf: TypeError, message: "'timeout'" });
   assert.is(portCount(), before);
   kil(server);
+});
+
+// ---- long delays ----------------------------------------------------------------------------
+
+/** Resolves with the process warnings emitted while `fn` and a 30 ms sentinel ran. */
+async function warningsDuring(fn: () => void): Promise<string[]> {
+  const seen: string[] = [];
+  const onWarning = (w: Error): void => {
+    seen.push(w.name);
+  };
+  process.on("warning", onWarning);
+  try {
+    fn();
+    await sentinel(0.03);
+  } finally {
+    process.off("warning", onWarning);
+  }
+  return seen;
+}
+
+test("long delays - after(1e10) waits (no TimeoutOverflowWarning, no call at once); its guard cancels it", async () => {
+  let calls = 0;
+  let g: { cancel(): void } | undefined;
+  const warnings = await warningsDuring(() => {
+    g = after(1e10, () => calls++);
+  });
+  assert.is(calls, 0);
+  assert.equal(warnings, []);
+  g!.cancel();
+});
+
+test("long delays - cal(..., 1e10) and get(tag, 1e10) wait too", async () => {
+  const target = port(() => {});
+  let replied: unknown[] | undefined;
+  let replyPort = "";
+  const warnings = await warningsDuring(() => {
+    replyPort = cal(target, "ping", (...reply: unknown[]) => (replied = reply), 1e10);
+  });
+  assert.is(replied, undefined);
+  assert.equal(warnings, []);
+  snd(replyPort, "pong"); // ends the call, and its timer with it
+  await flushRunQueue();
+  assert.equal(replied, ["pong"]);
+  kil(target);
+  let got: unknown = "pending";
+  const p = portAsync(async () => {
+    got = await get("never", 1e10);
+  });
+  await sentinel(0.03);
+  assert.is(got, "pending");
+  kil(p);
+});
+
+test("long delays - timer() waits in steps of at most the step size and fires once, when due", async () => {
+  // A step of 20 ms stands in for setTimeout's 2^31-1 ms limit.
+  const started = performance.now();
+  const fired = deferred<number>();
+  let calls = 0;
+  timer(0.1, () => {
+    calls++;
+    fired.resolve(performance.now() - started);
+  }, { stepMs: 20 });
+  const at = await waitFor(fired.promise, 2000, "the long timer");
+  assert.ok(at >= 99, `fired after ${at} ms`);
+  await sentinel(0.05);
+  assert.is(calls, 1);
+  // Repeating, cancelled after the second call.
+  const ticks = latch(2, 2000, "two ticks");
+  const t = timer(0.05, () => ticks.countDown(), { repeat: true, stepMs: 20 });
+  await ticks.wait();
+  t.cancel();
+  await sentinel(0.12);
+  assert.is(ticks.calls, 2);
 });
 
 test.run();

@@ -4,10 +4,10 @@
 // says so in a log line, and keeps serving: each test ends with a good link that works.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { NODE, configure, port } from "../lib/index.ts";
+import { NODE, configure, port, snd } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { buildAuthLine } from "../lib/transport/handshake.ts";
-import { type LogCapture, captureLog, deferred, waitFor } from "./helpers.ts";
+import { type LogCapture, captureLog, deferred, portDeath, waitFor } from "./helpers.ts";
 import { FakePeer, SECRET } from "./net-helpers.ts";
 
 let address = "";
@@ -312,6 +312,75 @@ test("malformed node requests - wrong argument types are ignored, the link lives
     peer.close();
   }
   await stillServes();
+});
+
+test("undialable addresses in the database - each node fails with transport_error, the process goes on", async () => {
+  // An authenticated peer (here registering as a slave, which makes this node global)
+  // stores addresses no one can dial; sending to those nodes must fail them, not throw.
+  const registrar = await goodPeer("registrar/bad-addresses");
+  const bad = ["127.0.0.1:99999", "127.0.0.1:", ":", "[::1]", "127.0.0.1:-1", "127.0.0.1:0", "*:*", "1.2.3.4:1e3", 12, null];
+  const ghosts = bad.map((_, i) => `ghost/${i}`);
+  try {
+    await registrar.sendPacket(["", "g_slave", { "'l": Object.fromEntries(ghosts.map((g, i) => [g, [bad[i]]])) }]);
+    await registrar.ping();
+    const reasons = await Promise.all(ghosts.map((g) => {
+      const gone = portDeath(`${g}#p`, 5000);
+      snd(`${g}#p`, "hello");
+      return gone;
+    }));
+    for (const [i, reason] of reasons.entries()) {
+      assert.equal(reason.slice(0, 2), ["transport_error", ghosts[i]], JSON.stringify(reason));
+      assert.is(typeof reason[2], "string");
+    }
+    assert.match(String(reasons[0][2]), /cannot dial "127\.0\.0\.1:99999": port must be 0\.\.65535/);
+    assert.is(reasons[9][2], "no known address");
+  } finally {
+    registrar.close();
+  }
+  await stillServes();
+});
+
+test("remote spawn of a live port's name - refused with a warning and a kil0 for the spawner; the port lives on", async () => {
+  const peer = await goodPeer("spawner/1");
+  const name = inbox.slice(inbox.indexOf("#") + 1);
+  try {
+    await peer.sendPacket(["", "AnyEvent::MP::_spawn", name, "No::such"]);
+    const kil0 = await peer.packet((p) => p[0] === "" && p[1] === "kil0" && p[2] === name);
+    assert.equal(kil0.slice(3), ["die", `spawn refused: port ${inbox} exists already`]);
+    await log.until(`refused a spawn request from spawner/1 for port ${inbox}`);
+    const before = received.length;
+    await peer.sendPacket([name, "still mine"]);
+    await receivedCount(before + 1);
+    assert.equal(received[before], ["still mine"]);
+  } finally {
+    peer.close();
+  }
+});
+
+test("log injection - what peers send is logged with its control characters escaped", async () => {
+  const peer = await goodPeer("injector/1");
+  try {
+    await peer.sendPacket(["", "evil\n2026-01-01T00:00:00.000Z <1> FORGED LINE\u001b[2J"]);
+    const record = await log.until("ignoring unknown node request 'evil");
+    assert.ok(record.text.includes("evil\\n2026-01-01T00:00:00.000Z <1> FORGED LINE\\x1b[2J"), record.text);
+  } finally {
+    peer.close();
+  }
+  // Before authentication too.
+  const bad = await FakePeer.connect(address);
+  try {
+    await bad.write("GET \u001b[2J\u0007\r / HTTP/1.1\n\n");
+    await bad.waitClosed();
+    const line = await refusal("got 'GET \\x1b[2J\\x07\\r / HTTP/1.1'");
+    assert.match(line, /^link from 127\.0\.0\.1:\d+ refused: unparsable greeting/);
+  } finally {
+    bad.close();
+  }
+});
+
+test("logs - no record of this whole spec holds a control character", () => {
+  const raw = log.records.filter((r) => /[\x00-\x1f\x7f]/.test(r.text));
+  assert.equal(raw.map((r) => r.text), []);
 });
 
 test.run();

@@ -98,6 +98,8 @@ export interface StartOptions {
   name?: string;
   /** Extra environment (e.g. `AEMP_VERBOSE`). */
   env?: Record<string, string>;
+  /** A network namespace to run the node in (spec/netns-helpers.ts; needs root). */
+  netns?: string;
 }
 
 /**
@@ -108,7 +110,10 @@ export interface StartOptions {
 export async function startNode(options: ConfigureOptions = {}, start: StartOptions = {}): Promise<TestNode> {
   const name = start.name ?? "node";
   const config: ConfigureOptions = { nodeid: `${name}/%u`, binds: ["127.0.0.1:*"], secret: SECRET, norc: true, ...options };
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, JSON.stringify(config)], {
+  const argv = [process.execPath, "--import", "tsx", fixture, JSON.stringify(config)];
+  // `ip netns exec` execs the command: the child is still the node's own process.
+  const [command, ...args] = start.netns === undefined ? argv : ["ip", "netns", "exec", start.netns, ...argv];
+  const child = spawn(command, args, {
     cwd: root,
     env: { ...process.env, NO_COLOR: "1", ...start.env },
     stdio: ["pipe", "pipe", "pipe"],

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { configure, port, rcv, snd } from "../lib/index.ts";
-import { waitFor } from "./helpers.ts";
+import { captureLog, waitFor } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "aemp-tls-"));
 const root = new URL("..", import.meta.url).pathname;
@@ -34,7 +34,7 @@ const { addresses } = await configure({
 });
 const echo = rcv(port(), "echo", (value: unknown, reply: string) => snd(reply, "echoed", value));
 
-function runCaller(env: Record<string, string>): Promise<{ reply: unknown[] | null }> {
+function runCaller(env: Record<string, string>): Promise<{ reply: unknown[] | null; stderr: string }> {
   return waitFor(
     new Promise((resolve, reject) => {
       const child = spawn(join(root, "node_modules/.bin/tsx"), [join(root, "spec/fixtures/tls-caller.ts"), addresses[0], echo], {
@@ -48,7 +48,7 @@ function runCaller(env: Record<string, string>): Promise<{ reply: unknown[] | nu
       child.on("close", () => {
         const line = out.trim().split("\n").pop() ?? "";
         try {
-          resolve(JSON.parse(line));
+          resolve({ ...JSON.parse(line), stderr: err });
         } catch {
           reject(new Error(`caller printed no result: ${out} ${err}`));
         }
@@ -69,9 +69,13 @@ test("tls - same certificate, no secret: tls_sha3_512 authenticates", async () =
   assert.equal(r.reply, ["echoed", new Date(86_400_000).toISOString()]);
 });
 
-test("tls - another certificate: no link, the call times out", async () => {
+test("tls - another certificate: no link, the call times out, and both nodes warn about it at the default level", async () => {
+  using log = captureLog();
   const r = await runCaller({ AEMP_CERT_FILE: otherCert, AEMP_SECRET: "tls-spec-secret" });
   assert.is(r.reply, null);
+  const ours = log.records.filter((rec) => rec.level === 4 && /^link from .* refused: TLS /.test(rec.text));
+  assert.ok(ours.length > 0, log.texts().join("\n"));
+  assert.match(r.stderr, /<4> link to .* refused: TLS /);
 });
 
 test("tls - peer without a certificate but with the secret: plain authenticated link", async () => {
