@@ -121,10 +121,11 @@ export class ServiceError extends AempError {
 }
 
 /**
- * The database backend could not be reached (the Redis backend: Redis is down,
- * unreachable, or did not answer within the command timeout). Queries (`dbFamily`,
- * `dbKeys`, `dbValues`) reject with it, and monitors get it through their `onStatus`
- * listener. `backend` names the backend (the Redis URL without its password).
+ * The database backend could not be reached: the Redis backend (Redis is down,
+ * unreachable, or did not answer within the command timeout; monitors get it through
+ * their `onStatus` listener too), or the global nodes (no master answered a query
+ * within `monitor_timeout`). Queries (`dbFamily`, `dbKeys`, `dbValues`) reject with
+ * it. `backend` names the backend: the Redis URL without its password, or `"global"`.
  * Code `ERR_DB_UNAVAILABLE`.
  */
 export class DbUnavailableError extends AempError {

@@ -71,7 +71,7 @@ if (!skipWithoutNetns(FILE)) {
       const slack = 750; // event delivery to this process, a loaded machine
       assert.ok(onA.ms < 2 * MONITOR_TIMEOUT * 1000 + slack && onB.ms < 2 * MONITOR_TIMEOUT * 1000 + slack, `${onA.ms} / ${onB.ms} ms`);
       // Stay cut long enough for the seed keeper's retry delay to reach its maximum.
-      await new Promise<void>((r) => setTimeout(r, 3 * MONITOR_TIMEOUT * 1000));
+      await new Promise<void>((r) => setTimeout(r, 2 * MONITOR_TIMEOUT * 1000));
       const [seenA, seenB] = [A.events.length, B.events.length];
       const t1 = Date.now();
       pair.heal();

@@ -32,8 +32,9 @@
  *   the kernel's doubling SYN retries. When every attempt has failed the node fails
  *   with the last error; if no link is up within `connect_interval` per address plus
  *   one, it fails with `connect timeout`.
- * - A node that failed and holds nothing is dropped from the table; its addresses go
- *   to a cache bounded by size, as do the other caches keyed by what peers send.
+ * - A node that failed and holds nothing is dropped from the table; what we knew of it
+ *   (addresses, the framing its last link wrote) goes to a cache bounded by size, as
+ *   do the other caches keyed by what peers send.
  * - Seeds: a link to every seed is kept up; the first attempt is immediate, retries
  *   wait 0.6-1.2 s, doubling up to `monitor_timeout`, and start over once a seed is
  *   lost. A seed that is one of our own addresses is skipped.
