@@ -163,7 +163,7 @@ test("after - an exception outside port context is logged, not thrown to the eve
     throw new Error("nobody catches me");
   });
   await waitFor(ran.promise);
-  assert.ok(log.texts(3).some((t) => t.includes("nobody catches me")));
+  assert.ok(log.texts(4).some((t) => t.includes("nobody catches me")));
 });
 
 test("after - a rejected promise outside port context is logged", async () => {
@@ -172,7 +172,7 @@ test("after - a rejected promise outside port context is logged", async () => {
     throw new Error("async nobody");
   });
   const record = await log.until("async nobody");
-  assert.is(record.level, 3);
+  assert.is(record.level, 4);
 });
 
 // ---- cal -------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ function inDirectory(ids: string[], ms = 5000): Promise<void> {
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-/** A `logs` line: node ID, ISO time, <level>, text. */
-const lineOf = (node: string, level: number, text: string): RegExp => new RegExp(`^${escape(node)} \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z <${level}> ${escape(text)}$`);
+/** A `logs` line: node ID, ISO time, <level>, the context (but aemp's), text. */
+const lineOf = (node: string, level: number, text: string, context = "main"): RegExp =>
+  new RegExp(`^${escape(node)} \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z <${level}> ${context === "aemp" ? "" : `${escape(context)}: `}${escape(text)}$`);
 
 test.before(async () => {
   rc = tempRc();
@@ -47,17 +48,17 @@ test.after(async () => {
 });
 
 test("aemp logs - prints what the nodes kept, prefixed with their node IDs, and exits", async () => {
-  await alpha.call("log", { level: 4, text: "kept by alpha" });
-  await beta.call("log", { level: 3, text: "kept by beta" });
+  await alpha.call("log", { level: 5, text: "kept by alpha" });
+  await beta.call("log", { level: 4, text: "kept by beta", context: "Beta::Service" });
   await beta.call("log", { level: 7, text: "never printed, so not kept" });
   const r = await aemp(rc, ["logs", "--level", "9"]);
   assert.is(r.code, 0, r.stderr);
   const lines = r.stdout.split("\n");
-  assert.ok(lines.some((l) => lineOf(alpha.nodeId, 4, "kept by alpha").test(l)), r.stdout);
-  assert.ok(lines.some((l) => lineOf(beta.nodeId, 3, "kept by beta").test(l)), r.stdout);
+  assert.ok(lines.some((l) => lineOf(alpha.nodeId, 5, "kept by alpha").test(l)), r.stdout);
+  assert.ok(lines.some((l) => lineOf(beta.nodeId, 4, "kept by beta", "Beta::Service").test(l)), r.stdout);
   assert.not.ok(r.stdout.includes("never printed"));
   // --level filters the backlog too.
-  const quiet = await aemp(rc, ["logs", "-l", "3"]);
+  const quiet = await aemp(rc, ["logs", "-l", "error"]);
   assert.ok(quiet.stdout.includes("kept by beta"));
   assert.not.ok(quiet.stdout.includes("kept by alpha"));
 });
@@ -67,12 +68,12 @@ test("aemp logs --follow - new records from every node, also one that joins late
   await follow.line(/following the logs of \d+ node/, 15_000, "stderr");
   await alpha.call("log", { level: 7, text: "live from alpha" });
   await beta.call("log", { level: 8, text: "too detailed" });
-  await beta.call("log", { level: 5, text: "live from beta" });
+  await beta.call("log", { level: 6, text: "live from beta" });
   await follow.line(lineOf(alpha.nodeId, 7, "live from alpha"));
-  await follow.line(lineOf(beta.nodeId, 5, "live from beta"));
+  await follow.line(lineOf(beta.nodeId, 6, "live from beta"));
   const gamma = await startStreamNode({ seeds: [seed] }, "gamma");
-  await gamma.call("log", { level: 4, text: "gamma says hello" }); // printed, so kept: arrives as backlog if it is early
-  await follow.line(lineOf(gamma.nodeId, 4, "gamma says hello"));
+  await gamma.call("log", { level: 5, text: "gamma says hello" }); // printed, so kept: arrives as backlog if it is early
+  await follow.line(lineOf(gamma.nodeId, 5, "gamma says hello"));
   assert.not.ok(follow.stdout.includes("too detailed"));
   assert.is(await follow.signal("SIGINT"), 0);
   await gamma.kill();
@@ -81,7 +82,7 @@ test("aemp logs --follow - new records from every node, also one that joins late
 test("aemp logs - bad options are errors", async () => {
   const r = await aemp(rc, ["logs", "--level", "12"]);
   assert.is(r.code, 1);
-  assert.match(r.stderr, "--level must be an integer 1..9");
+  assert.match(r.stderr, "--level must be a level 1..9 or a name");
 });
 
 test.run();

@@ -161,7 +161,7 @@ test("spawn - an init throwing kills the spawned port with a die reason", async 
 test("spawn - an unregistered init name: the spawned port dies with a die reason", async () => {
   const p = spawn(S.nodeId, "No::Such::init", 1);
   assert.equal(await portDeath(p, 3000), ["die", "no init function registered as 'No::Such::init'"]);
-  await S.event((e) => e.ev === "log" && e.level === 4 && e.text.includes("unregistered init function 'No::Such::init'"), 2000, "the warning");
+  await S.event((e) => e.ev === "log" && e.level === 5 && e.text.includes("unregistered init function 'No::Such::init'"), 2000, "the warning");
 });
 
 // ---- mon and kil -------------------------------------------------------------------
@@ -329,7 +329,7 @@ test("json framing - a message JSON cannot carry (BigInt) is dropped with an err
   snd(rec, "big", 2n);
   snd(rec, "after");
   assert.equal(await J.message(rec, "after"), ["after"]);
-  const drops = log.texts(3).filter((t) => /^dropped a message for json2\/.*cannot be encoded in json framing/.test(t));
+  const drops = log.texts(4).filter((t) => /^dropped a message for json2\/.*cannot be encoded in json framing/.test(t));
   assert.is(drops.length, 2, log.texts().join("\n"));
   assert.not.ok(J.events.some((e) => e.ev === "msg" && e.msg[0] === "big"));
   assert.is(nodeIsUp(J.nodeId), true);

@@ -128,7 +128,7 @@ test("remote node - a monitor callback that throws does not stop the others", ()
   using log = captureLog();
   n.fail("x");
   assert.equal(fired, ["second"]);
-  assert.equal(log.texts(3), ["monitor action threw (monitor callbacks must not throw): bad monitor"]);
+  assert.equal(log.texts(4), ["monitor action threw (monitor callbacks must not throw): bad monitor"]);
 });
 
 test.run();
