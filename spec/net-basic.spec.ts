@@ -316,6 +316,16 @@ test("json framing - towards a node reading only json, values degrade as JSON do
   assert.ok(back[1] instanceof Date);
 });
 
+test("cbor framing - towards a node reading cbor first (as Perl does): big integers exact, bytes as byte strings", async () => {
+  const C = await startNode({ framing_format: ["cbor", "json"], seeds: [S.addresses[0]] }, { name: "cbor" });
+  await C.joined(S);
+  const rec = await C.port("record");
+  const when = new Date("2024-02-29T12:34:56.789Z");
+  snd(rec, "types", 2 ** 40, -(2 ** 40), 2n ** 64n - 1n, 1.5, "s\u00e4tt\u263a", new Uint8Array([0xe4, 0x00]), when, new Map([["a", 1]]), new Set([1]), null, "12", 12);
+  // What a cbor reader gets: a byte string reads one char per byte, a Date as JSON gives it.
+  assert.equal(await C.message(rec, "types", 5000), ["types", 2 ** 40, -(2 ** 40), 2n ** 64n - 1n, 1.5, "s\u00e4tt\u263a", "\u00e4\u0000", when.toISOString(), { a: 1 }, [1], null, "12", 12]);
+});
+
 test("json framing - a message JSON cannot carry (BigInt) is dropped with an error, the link lives on", async () => {
   const J = await startNode({ framing_format: ["json"], seeds: [S.addresses[0]] }, { name: "json2" });
   await J.joined(S);

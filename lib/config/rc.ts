@@ -339,7 +339,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   },
   framing_format: {
     expected: "a list of framing names (JSON array, e.g. [\"superjson\",\"json\"])",
-    summary: "framings to read, preferred first (default [\"superjson\",\"json\"])",
+    summary: "framings to read, preferred first (default [\"superjson\",\"cbor\",\"json\"])",
     parse: parseList,
     normalize: stringList(),
   },
