@@ -366,9 +366,9 @@ test("snd - a non-string port throws a TypeError naming 'port'", () => {
   throwsSync(() => snd({} as unknown as string, "x"), { instanceOf: TypeError, message: "'port'" });
 });
 
-test("snd - a string without '#' throws a TypeError naming 'port'", () => {
-  throwsSync(() => snd("nohash", "x"), { instanceOf: TypeError, message: "'port'" });
+test("snd - an empty string or a port ID without a node throws a TypeError naming 'port'", () => {
   throwsSync(() => snd("", "x"), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => snd("#name", "x"), { instanceOf: TypeError, message: "'port'" });
 });
 
 test("snd - two ports ping-ponging 1,000,000 messages neither recurse nor overflow the stack", async () => {

@@ -371,7 +371,8 @@ test("cal - bad arguments throw TypeErrors naming them and create no port", () =
   throwsSync(() => calAny(server, "req"), { instanceOf: TypeError, message: "'callback'" });
   throwsSync(() => calAny(server), { instanceOf: TypeError, message: "'callback'" });
   throwsSync(() => calAny(server, "req", 5), { instanceOf: TypeError, message: "'callback'" });
-  throwsSync(() => calAny("nohash", () => {}), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => calAny("", () => {}), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => calAny("#name", () => {}), { instanceOf: TypeError, message: "'port'" });
   throwsSync(() => calAny(42, () => {}), { instanceOf: TypeError, message: "'port'" });
   throwsSync(() => calAny(server, "req", () => {}, -1), { instanceOf: TypeError, message: "'timeout'" });
   throwsSync(() => calAny(server, "req", () => {}, NaN), { instanceOf: TypeError, message: "'timeout'" });

@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   NODE,
+  SRCNODE,
   cal,
   configure,
   kil,
@@ -88,6 +89,26 @@ test("snd - the other node's message arrives at our port", async () => {
   const box = inbox();
   await S.call("snd", { to: box.id, msg: ["from seed", [1, 2]] });
   assert.equal(await box.next(), ["from seed", [1, 2]]);
+});
+
+test("SRCNODE - a receiver of the other node's message sees that node; a local message our own", async () => {
+  const seen = deferred<string[]>();
+  const from: string[] = [];
+  const p = port(() => {
+    from.push(SRCNODE());
+    if (from.length === 2) seen.resolve(from);
+  });
+  await S.call("snd", { to: p, msg: ["remote"] });
+  await waitFor(() => new Promise<void>((r) => setImmediate(r)));
+  snd(p, "local");
+  assert.equal(await waitFor(seen.promise, 3000, "both messages"), [S.nodeId, NODE()]);
+});
+
+test("snd - a node ID without '#' is that node's node port (a time request answers)", async () => {
+  const reply = deferred<unknown[]>();
+  cal(S.nodeId, "time", (...r: unknown[]) => reply.resolve(r), 3);
+  const [t] = await waitFor(reply.promise, 3000, "the seed's time");
+  assert.ok(Math.abs((t as number) - Date.now() / 1000) < 5);
 });
 
 test("snd - 100,000 messages from us arrive at the other node in order", async () => {
@@ -236,6 +257,14 @@ test("sndOn - the other node sends the message for us", async () => {
   const p = await S.port("record");
   sndOn(S.nodeId, p, "local there");
   assert.equal(await S.message(p, "local there"), ["local there"]);
+});
+
+test("sndOn - a relay to a bare node ID reaches that node's node port (as Perl relays 'time' back to itself)", async () => {
+  const box = inbox();
+  sndOn(S.nodeId, NODE(), "time", box.id, "relay-np");
+  const [tag, t] = await box.next();
+  assert.is(tag, "relay-np");
+  assert.ok(Math.abs((t as number) - Date.now() / 1000) < 5);
 });
 
 // ---- node state ---------------------------------------------------------------------

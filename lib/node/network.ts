@@ -355,7 +355,7 @@ class Network implements NodeHost, Router {
       this.portIds.set(name, id);
     }
     packet.shift();
-    deliverLocal(id, packet);
+    deliverLocal(id, packet, from);
   }
 
   /** Closes every link and listener (normal shutdown). */
