@@ -26,6 +26,10 @@
  *   or under `level`); with `ready`, it then sends `["aemp_logs_ready"]`, which tells
  *   the catcher that the subscription is live (`settled()` waits for it).
  * - Our own node is subscribed to directly, without a message (unless `self: false`).
+ *
+ * Perl's service `AnyEvent::MP::LogCatcher::catch` exists here too, so the LogCatcher
+ * manual's `aemp run ... services '[["AnyEvent::MP::LogCatcher::catch", 9]]'` starts a
+ * node that prints every node's records up to level 9 on its stderr.
  */
 import type { Guard } from "./kernel/guard.ts";
 import { NODE } from "./kernel/ids.ts";
@@ -33,8 +37,9 @@ import { monitor } from "./kernel/mon.ts";
 import { registerNodeRequest } from "./kernel/node-port.ts";
 import { kil, port, rcv, snd } from "./kernel/ports.ts";
 import { currentRouter } from "./kernel/remote.ts";
+import { registerService } from "./config/services.ts";
 import { dbBackend } from "./db/backend.ts";
-import { type Level, type LogRecord, debug, levelNumber, onLog, recentLogs } from "./log.ts";
+import { type Level, type LogRecord, debug, levelNumber, onLog, recentLogs, withContext } from "./log.ts";
 
 /** The node request a catcher sends (Perl's function name). */
 export const LOGCATCHER_CONNECT = "AnyEvent::MP::LogCatcher::connect";
@@ -265,3 +270,22 @@ export function catchLogs(catchLevel: Level, cb: (record: CaughtLog) => void, op
     },
   };
 }
+
+// ---- Perl's catch service --------------------------------------------------------------------
+
+let printing: LogCatcher | null = null;
+
+/**
+ * `AnyEvent::MP::LogCatcher::catch(level)`: prints the records of every node up to
+ * `level` on stderr, one line each with the node ID; called again it replaces the
+ * catcher, with no level (or null) it stops, as Perl's does.
+ */
+function catchService(level?: unknown): void {
+  printing?.cancel();
+  printing = null;
+  if (level === undefined || level === null) return;
+  printing = catchLogs(level as Level, (r) => {
+    process.stderr.write(`${new Date(r.time * 1000).toISOString()} [${r.node}] <${r.level}> ${withContext(r.context, r.text)}\n`);
+  }, { self: false });
+}
+registerService(LOGCATCHER_CONNECT.replace(/connect$/, "catch"), catchService);

@@ -171,8 +171,12 @@ function write(n: number, context: string, text: string): void {
 
 /** A record as printed: `TIME <LEVEL> text`, the context before the text unless it is aemp's. */
 export function formatRecord(r: LogRecord): string {
-  const who = r.context === AEMP_CONTEXT ? "" : `${r.context}: `;
-  return `${new Date(r.time).toISOString()} <${r.level}> ${who}${r.text}\n`;
+  return `${new Date(r.time).toISOString()} <${r.level}> ${withContext(r.context, r.text)}\n`;
+}
+
+/** A record's text as lines show it: `context: text`, or just the text for aemp's own. */
+export function withContext(context: string, text: string): string {
+  return context === AEMP_CONTEXT ? text : `${context}: ${text}`;
 }
 
 function checkedLevel(fn: string, value: unknown): number {

@@ -81,7 +81,7 @@ test("aemp logs --follow - new records from every node, also one that joins late
 
 test("aemp logs - bad options are errors", async () => {
   const r = await aemp(rc, ["logs", "--level", "12"]);
-  assert.is(r.code, 1);
+  assert.is(r.code, 2, "a usage error");
   assert.match(r.stderr, "--level must be a level 1..9 or a name");
 });
 

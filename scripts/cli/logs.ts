@@ -18,8 +18,8 @@
  * there. This aemp process's own records are left out.
  */
 import type { CaughtLog } from "../../lib/log-catcher.ts";
-import { AEMP_CONTEXT, LEVEL_EXPECTED, levelNumber } from "../../lib/log.ts";
-import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
+import { LEVEL_EXPECTED, levelNumber, withContext } from "../../lib/log.ts";
+import { type Command, UsageError, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave } from "./network.ts";
 
 /** The default `--level`: info. */
@@ -28,15 +28,14 @@ export const DEFAULT_LOG_LEVEL = 7;
 function levelOption(value: string | undefined): number {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   const n = levelNumber(value);
-  if (n === undefined || n === 0) throw new CliError(`--level must be ${LEVEL_EXPECTED.replace("0..9", "1..9")}, received ${JSON.stringify(value)}`);
+  if (n === undefined || n === 0) throw new UsageError(`--level must be ${LEVEL_EXPECTED.replace("0..9", "1..9")}, received ${JSON.stringify(value)} (aemp help logs)`);
   return n;
 }
 
 /** One record as a line: node, time, level, text. */
 export function formatLog(r: CaughtLog): string {
   const time = Number.isFinite(r.time) ? new Date(r.time * 1000).toISOString() : "?";
-  const who = r.context === AEMP_CONTEXT ? "" : `${r.context}: `;
-  return `${r.node} ${time} <${r.level}> ${who}${r.text}\n`;
+  return `${r.node} ${time} <${r.level}> ${withContext(r.context, r.text)}\n`;
 }
 
 export const logs: Command = {
@@ -58,7 +57,7 @@ export const logs: Command = {
       short: { ...NETWORK_OPTIONS.short, f: "follow", l: "level" },
       anywhere: true,
     });
-    if (positional.length > 0) throw new CliError(`logs takes no arguments, received ${JSON.stringify(positional[0])} (aemp help logs)`);
+    if (positional.length > 0) throw new UsageError(`logs takes no arguments, received ${JSON.stringify(positional[0])} (aemp help logs)`);
     const level = levelOption(values.get("level"));
     const timeout = secondsOption("logs", values.get("timeout"), DEFAULT_TIMEOUT);
     const follow = flags.has("follow");
