@@ -92,6 +92,15 @@ test("cli lists - setseeds/addseed/delseed/delseeds, binds and services the same
   assert.equal(rc.read(), { version: 1 });
 });
 
+test("cli lists - services as [name, args...], as Perl's aemp and the LogCatcher manual write them", async () => {
+  await aempOk(rc, ["setservices", '[["mymod::myfun", 1, 2, 3], "plain::"]', "addservice", '["AnyEvent::MP::LogCatcher::catch", 9]', "addservice", "other"]);
+  assert.equal(rc.read().services, [["mymod::myfun", 1, 2, 3], "plain::", ["AnyEvent::MP::LogCatcher::catch", 9], "other"]);
+  await aempOk(rc, ["delservice", '["mymod::myfun", 1, 2, 3]', "delservice", "other"]);
+  assert.equal(rc.read().services, ["plain::", ["AnyEvent::MP::LogCatcher::catch", 9]]);
+  await fails(["setservices", '[[1, 2]]'], /^aemp setservices: 'services' must be a list of service names or \[name, args\.\.\.\] lists/);
+  await fails(["delservice", '["nope"]'], /^aemp delservice: "\[\\"nope\\"\]" is not among the services/);
+});
+
 test("cli keys - set/del and setKEY/delKEY for the protocol options", async () => {
   await aempOk(rc, [
     "set", "monitor_timeout", "10", "setconnect_interval", "0.5",

@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { configure } from "../lib/index.ts";
+import { NODE, configure, logger, onLog } from "../lib/index.ts";
 import { globalService } from "../lib/global/current.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { type TempRc, aemp, startAemp, stopAll, tempRc } from "./cli-helpers.ts";
@@ -77,6 +77,31 @@ test("aemp logs --follow - new records from every node, also one that joins late
   assert.not.ok(follow.stdout.includes("too detailed"));
   assert.is(await follow.signal("SIGINT"), 0);
   await gamma.kill();
+});
+
+test("aemp run - answers aemp logs; Perl's services '[[\"AnyEvent::MP::LogCatcher::catch\", LEVEL]]' prints every node's records", async () => {
+  const subscribed = deferred<void>();
+  const stop = onLog((rec) => {
+    if (rec.text.includes("sending log records up to level 7 to runner/")) subscribed.resolve();
+  }, 8);
+  // Info level: the node prints (so keeps) its info records, which come back as backlog.
+  const node = startAemp(rc, ["run", "nodeid", "runner/%u", "binds", "127.0.0.1:*", "services", '[["AnyEvent::MP::LogCatcher::catch", "info"]]'], { env: { AEMP_VERBOSE: "info" } });
+  const [, nodeId] = await node.line(/^(\S+) listening on /);
+  await inDirectory([nodeId]);
+  try {
+    const r = await aemp(rc, ["logs", "--level", "info"]);
+    assert.is(r.code, 0, r.stderr);
+    assert.not.match(r.stderr, /no answer from/, "every node answered, the aemp run node too");
+    const started = lineOf(nodeId, 7, "starting service AnyEvent::MP::LogCatcher::catch", "aemp");
+    assert.ok(r.stdout.split("\n").some((l) => started.test(l)), r.stdout);
+    // Its catch service subscribed to this node too; then an application record of ours
+    // is printed there with our node ID and the logger's context.
+    await waitFor(subscribed.promise, 10_000, "the catch service's subscription").finally(stop);
+    logger("Spec::Catch").warn("hello catcher");
+    await node.line(new RegExp(`\\[${escape(NODE())}\\] <5> Spec::Catch: hello catcher$`), 10_000, "stderr");
+  } finally {
+    assert.is(await node.signal("SIGTERM"), 0);
+  }
 });
 
 test("aemp logs - bad options are errors", async () => {
