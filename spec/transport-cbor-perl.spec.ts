@@ -72,17 +72,17 @@ if (!perlHasCbor()) {
     for (let i = 0; i < CBOR_VECTORS.length; i++) assert.is(views[i].json, CBOR_VECTORS[i].json, CBOR_VECTORS[i].call);
   });
 
-  test("CBOR::XS - integers past 32 bits arrive as integers, strings as text, bytes as bytes, booleans as booleans", () => {
+  test("CBOR::XS - integers past 32 bits arrive as integers, strings as text, bytes as bytes, booleans as booleans, undefined as undef", () => {
     const [view] = perlReads([
       encodeCbor([
         "p", 2 ** 32, 2 ** 40, -(2 ** 40), Number.MAX_SAFE_INTEGER, 2n ** 64n - 1n, -(2n ** 63n), 1.5, 0.1,
-        "s\u00e4tt\u263a", new Uint8Array([0xe4, 0x00]), true, false, null, { k: 1 },
+        "s\u00e4tt\u263a", new Uint8Array([0xe4, 0x00]), true, false, null, undefined, { k: 1 },
       ]),
     ]);
     assert.equal(view.kinds, [
       "text:70", "int:4294967296", "int:1099511627776", "int:-1099511627776", "int:9007199254740991", "int:18446744073709551615",
       "int:-9223372036854775808", "float:1.5", "float:0.1",
-      "text:73c3a47474e298ba", "bytes:e400", "bool:1", "bool:0", "undef", { k: "int:1" },
+      "text:73c3a47474e298ba", "bytes:e400", "bool:1", "bool:0", "undef", "undef", { k: "int:1" },
     ]);
   });
 

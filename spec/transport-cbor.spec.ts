@@ -73,7 +73,7 @@ test("encode - integers in their shortest form, also past 32 bits (never as floa
 test("encode - other values", () => {
   const cases: [unknown, string][] = [
     [1.5, "fa3fc00000"], [0.1, "fb3fb999999999999a"], [-0, "fa80000000"], [NaN, "fa7fc00000"], [Infinity, "fa7f800000"],
-    [true, "f5"], [false, "f4"], [null, "f6"], [undefined, "f7"],
+    [true, "f5"], [false, "f4"], [null, "f6"], [undefined, "f6"],
     ["", "60"], ["b", "6162"], ["s\u00e4tt\u263a", "6873c3a47474e298ba"], ["x".repeat(24), `7818${"78".repeat(24)}`],
     [new Uint8Array([1, 2, 255]), "430102ff"], [Buffer.from("ab"), "426162"],
     [[1, [2]], "82018102"], [{ k: "v" }, "a1616b6176"], [new Map<unknown, unknown>([[1, "a"]]), "a10161" + "61"],

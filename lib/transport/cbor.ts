@@ -13,6 +13,7 @@
  * Writing: JS strings as text strings, `Uint8Array`/`Buffer` as byte strings, integers
  * as CBOR integers whatever their size (CBOR::XS would turn a float64 into a Perl float),
  * other numbers as float32 when exact, else float64; BigInt as an integer or bignum;
+ * `undefined` as null (CBOR::XS would read CBOR's undefined as an error object);
  * arrays, `Set`s as arrays; plain objects and `Map`s as maps; a value with `toJSON`
  * (a `Date`) as what that returns, as the json framing does. Functions and symbols
  * cannot be sent.
@@ -149,8 +150,9 @@ function item(v: unknown, depth: number): void {
       out[at++] = v ? 0xf5 : 0xf4;
       return;
     case "undefined":
+      // As null: CBOR::XS reads CBOR's undefined as an error object, not as undef.
       room(1);
-      out[at++] = 0xf7;
+      out[at++] = 0xf6;
       return;
     case "bigint":
       return bigint(v);
