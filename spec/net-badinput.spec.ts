@@ -78,6 +78,20 @@ test("good peer - a valid handshake, a request answered, a message delivered", a
   await stillServes();
 });
 
+test("keepalive - Perl's empty packet [] (sent by nodes without listeners) is ignored, nothing logged", async () => {
+  const peer = await goodPeer();
+  try {
+    const count = log.records.length;
+    await peer.sendPacket([]);
+    await peer.sendPacket([]);
+    const [, , time] = await peer.ping(); // answered after both: they were read
+    assert.is(typeof time, "number");
+    assert.equal(log.records.slice(count).map((r) => r.text), []);
+  } finally {
+    peer.close();
+  }
+});
+
 test("wrong secret - refused with a clear log line; another link works meanwhile", async () => {
   const good = await goodPeer();
   const bad = await FakePeer.connect(address);

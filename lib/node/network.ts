@@ -339,6 +339,8 @@ class Network implements NodeHost, Router {
     const name = packet[0];
     const from = link.peer!.nodeId;
     if (isTracing()) trace("RCV", from, packet);
+    // `[]`: the keepalive a Perl node without listeners sends when its link is idle.
+    if (packet.length === 0) return;
     if (name === "") {
       packet.shift();
       handleNodeRequest(from, packet);
