@@ -4,7 +4,7 @@
  */
 export * from "./kernel/index.ts";
 export * from "./errors.ts";
-export { type LogRecord, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
+export { type Level, type LevelName, type LogRecord, type Logger, log, logger, logLevel, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
 export { type ConfigureOptions, type ConfigureResult, type ShutdownOptions, type ShutdownResult, DEFAULT_SHUTDOWN_TIMEOUT, closed, configure, shutdown } from "./config/configure.ts";
 export { registerService } from "./config/services.ts";

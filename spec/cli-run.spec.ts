@@ -73,7 +73,7 @@ test("cli run - norc ignores even a corrupt rc file; no secret is a warning; SIG
     const node = startAemp(broken, ["run", "norc", "1", "nodeid", "plain/%u", "binds", "127.0.0.1:*"]);
     await node.line(/^plain\/\S+ listening on 127\.0\.0\.1:\d+ \(profile /);
     assert.is(await node.signal("SIGINT"), 0);
-    assert.match(node.stderr, /<4> configure: no secret and no certificate are configured, so no other node can connect to this one/);
+    assert.match(node.stderr, /<5> configure: no secret and no certificate are configured, so no other node can connect to this one/);
   } finally {
     broken.cleanup();
   }

@@ -84,7 +84,7 @@ test("configure - unknown keys are warned about, naming the known ones; no secre
   const unknown = await log.until("configure: ignoring unknown option 'colour' (argument)");
   assert.match(unknown.text, /known options: .*monitor_timeout.*seeds/);
   assert.not.ok(log.texts().some((t) => t.includes("'autocork'")), "Perl's own keys are not warned about");
-  assert.ok(log.records.some((r) => r.level === 4 && /no secret and no certificate are configured/.test(r.text)));
+  assert.ok(log.records.some((r) => r.level === 5 && /no secret and no certificate are configured/.test(r.text)));
   // monitor_timeout is also the handshake limit: 3e6 s must not overflow into 1 ms.
   const peer = await FakePeer.connect(address);
   try {

@@ -82,7 +82,7 @@ test("relink - a link on the heels of a live one is refused as crossed, with a w
   fakes.push(second);
   await second.handshake({ nodeId: id }).catch(() => {});
   await second.waitClosed();
-  const line = await log.until((r) => r.level <= 4 && r.text.includes(`${id} already connected`));
+  const line = await log.until((r) => r.level <= 5 && r.text.includes(`${id} already connected`));
   assert.match(line.text, /crossed links/);
   const [, , time] = await first.ping();
   assert.is(typeof time, "number");

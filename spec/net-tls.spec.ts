@@ -73,9 +73,9 @@ test("tls - another certificate: no link, the call times out, and both nodes war
   using log = captureLog();
   const r = await runCaller({ AEMP_CERT_FILE: otherCert, AEMP_SECRET: "tls-spec-secret" });
   assert.is(r.reply, null);
-  const ours = log.records.filter((rec) => rec.level === 4 && /^link from .* refused: TLS /.test(rec.text));
+  const ours = log.records.filter((rec) => rec.level === 5 && /^link from .* refused: TLS /.test(rec.text));
   assert.ok(ours.length > 0, log.texts().join("\n"));
-  assert.match(r.stderr, /<4> link to .* refused: TLS /);
+  assert.match(r.stderr, /<5> link to .* refused: TLS /);
 });
 
 test("tls - peer without a certificate but with the secret: plain authenticated link", async () => {

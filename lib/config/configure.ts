@@ -36,7 +36,7 @@ import { type Network, type NetworkConfig, createNetwork, currentNetwork, discar
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
 import { CONFIG_KEYS, INVALID, PERL_ONLY_KEYS, type RcData, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
-import { startServices } from "./services.ts";
+import { type ServiceSpec, startServices } from "./services.ts";
 
 export interface ConfigureOptions {
   /** Profile name (default: the host name); with no nodeid, the node ID is PROFILE/random. */
@@ -72,9 +72,10 @@ export interface ConfigureOptions {
   /**
    * Started once the node is up, in order: names given to `registerService`, init
    * functions given to `registerInit` (spawned on this node), or modules (`NAME::` or
-   * a relative path) found under `module_roots`. Default none.
+   * a relative path) found under `module_roots`. An entry may be `[name, ...args]` to
+   * pass arguments, as in Perl (`[["mymod::start", 1, 2]]`). Default none.
    */
-  services?: string[];
+  services?: ServiceSpec[];
   /** Directories service modules may be loaded from (relative to the working directory). Default none. */
   module_roots?: string[];
   /** Ignore the rc file: only the arguments count. Default false. */
@@ -215,7 +216,7 @@ export function expandNodeId(spec: string): string {
 interface Plan {
   nodeId: string;
   network: NetworkConfig;
-  services: string[];
+  services: ServiceSpec[];
   moduleRoots: string[];
   db: string;
   dbLease: number;

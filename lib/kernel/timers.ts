@@ -149,7 +149,8 @@ export function after(seconds: number, ...action: unknown[]): Guard {
  * `cal(port, "ping", (reply) => ..., 5)`
  */
 export function cal(target: string, ...args: unknown[]): string {
-  if (typeof target !== "string" || target.indexOf("#") < 0) throw argumentError("cal", "port", "a port ID string (node#name)", target);
+  // A node ID without `#` is that node's node port, as for `snd`.
+  if (typeof target !== "string" || target === "" || target.startsWith("#")) throw argumentError("cal", "port", "a port ID (node#name) or a node ID", target);
   let timeout: unknown;
   if (typeof args[args.length - 1] !== "function") timeout = args.pop();
   const cb = args.pop();

@@ -403,14 +403,16 @@ class Network implements NodeHost, Router {
     const name = packet[0];
     const from = link.peer!.nodeId;
     if (isTracing()) trace("RCV", from, packet);
+    // `[]`: the keepalive a Perl node without listeners sends when its link is idle,
+    // and ours (liveness.ts) between aemp nodes.
+    if (packet.length === 0) return;
     if (name === "") {
       packet.shift();
       handleNodeRequest(from, packet);
       return;
     }
     if (typeof name !== "string") {
-      // `[]` is a keepalive (AEMP ignores empty packets too).
-      if (packet.length > 0) warn(`dropping packet from ${from} with a non-string port name`);
+      warn(`dropping packet from ${from} with a non-string port name`);
       return;
     }
     let id = this.portIds.get(name);
@@ -419,7 +421,7 @@ class Network implements NodeHost, Router {
       this.portIds.set(name, id);
     }
     packet.shift();
-    deliverLocal(id, packet);
+    deliverLocal(id, packet, from);
   }
 
   /**

@@ -22,7 +22,7 @@
  * grow for ever. Its last known addresses are kept apart, in a bounded cache.
  */
 import type { MonitorAction } from "../kernel/remote.ts";
-import { error as logError } from "../log.ts";
+import { error as logError, isTracing, trace } from "../log.ts";
 import type { Link } from "../transport/connection.ts";
 import type { Packet } from "../transport/framing.ts";
 
@@ -69,6 +69,7 @@ export class RemoteNode {
    * Throws an `EncodeError` (nothing queued) for a message that cannot be sent.
    */
   send(packet: Packet): void {
+    if (isTracing()) trace("SND", this.id, packet);
     if (this.link !== null) {
       this.link.send(packet);
       return;

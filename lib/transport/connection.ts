@@ -154,6 +154,8 @@ export class Link {
   private peerLine1: string | undefined;
   private decoder: PacketDecoder | undefined;
   private outbox = "";
+  /** What a binary framing (cbor) queued; the text framings queue in `outbox`. */
+  private outBytes: Buffer[] = [];
   private flushScheduled = false;
   /** Packets in `outbox`, and packets written to the stream whose write has not completed. */
   private outboxPackets = 0;
@@ -232,8 +234,10 @@ export class Link {
       if (this.phase === "closing") this.abandoned++;
       return;
     }
-    const text = this.encode(packet);
-    this.outbox += text;
+    const data = this.encode(packet);
+    // A link has one framing: either text (json, superjson) or bytes (cbor) pile up.
+    if (typeof data === "string") this.outbox += data;
+    else this.outBytes.push(data);
     this.outboxPackets++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -241,8 +245,8 @@ export class Link {
     }
   }
 
-  /** The wire text of `packet` in this link's framing; throws an `EncodeError` (see `send`). */
-  encode(packet: Packet): string {
+  /** The wire form of `packet` in this link's framing; throws an `EncodeError` (see `send`). */
+  encode(packet: Packet): string | Buffer {
     return encodeChecked(this.writeFraming, packet, this.sendLimit, `${this.peer?.nodeId ?? "?"}#${String(packet[0])}`);
   }
 
@@ -259,10 +263,17 @@ export class Link {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.outbox === "" || this.phase !== "up") return;
-    const data = this.outbox;
+    if (this.outboxPackets === 0 || this.phase !== "up") return;
+    let data: string | Buffer;
+    if (this.outbox !== "") {
+      data = this.outbox;
+      this.outbox = "";
+    } else {
+      const chunks = this.outBytes;
+      this.outBytes = [];
+      data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    }
     const count = this.outboxPackets;
-    this.outbox = "";
     this.outboxPackets = 0;
     this.writingPackets += count;
     if (this.liveness !== undefined) this.liveness.spoke = true;
@@ -414,6 +425,7 @@ export class Link {
     }
     this.phase = "raw";
     this.outbox = "";
+    this.outBytes = [];
     // The owner decides when to end: a FIN from the peer ends the reading side only.
     // (Under TLS this matters most: the socket would otherwise close its writing side
     // under the TLS stream while the owner still writes.)
@@ -527,6 +539,7 @@ export class Link {
     this.liveness?.stop();
     this.abandoned += this.unsent;
     this.outbox = "";
+    this.outBytes = [];
     this.outboxPackets = 0;
     this.socket.destroy();
     this.wakeFlushWaiters();
@@ -541,21 +554,21 @@ export class Link {
  * encoding is over `limit` bytes (`ERR_MESSAGE_TOO_LARGE`). A UTF-16 code unit is at
  * most 3 bytes of UTF-8, so small packets are never measured.
  */
-export function encodeChecked(framing: string, packet: Packet, limit: number, destination: string): string {
-  let text: string;
+export function encodeChecked(framing: string, packet: Packet, limit: number, destination: string): string | Buffer {
+  let data: string | Buffer;
   try {
-    text = encodePacket(framing, packet);
+    data = encodePacket(framing, packet);
   } catch (err) {
     const why = (err as Error)?.cause instanceof Error ? ((err as Error).cause as Error).message : err instanceof Error ? err.message : String(err);
     throw new EncodeError("ERR_UNENCODABLE", destination, framing, `cannot send to ${destination}: the message cannot be encoded in ${framing} framing: ${why}`, { cause: err });
   }
-  if (text.length * 3 > limit) {
-    const size = Buffer.byteLength(text);
+  if (typeof data === "string" ? data.length * 3 > limit : data.length > limit) {
+    const size = typeof data === "string" ? Buffer.byteLength(data) : data.length;
     if (size > limit) {
       throw new EncodeError("ERR_MESSAGE_TOO_LARGE", destination, framing, `cannot send to ${destination}: the message is ${size} bytes in ${framing} framing, more than the ${limit} bytes the receiver accepts (max_packet_size)`, { size });
     }
   }
-  return text;
+  return data;
 }
 
 /** AEMP reports OS errors by their text (e.g. "Connection refused"). */

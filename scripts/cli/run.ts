@@ -29,6 +29,9 @@ the file), or any key of 'aemp set'. Prints "NODEID listening on ADDRESS..." whe
     if (options.profile !== undefined && !options.norc) ctx.existingProfile(options.profile);
     const stop = interrupted();
     const { configure } = await import("../../lib/config/configure.ts");
+    // A node answers log catchers (`aemp logs`, Perl's LogCatcher) as a library node does:
+    // the handler comes with the module.
+    await import("../../lib/log-catcher.ts");
     // A configure that fails (a bind in use, a service that does not start) has left
     // nothing running: its error is all there is to report.
     const { nodeId, addresses, profile } = await configure(options);
