@@ -93,14 +93,17 @@ test("snd - the other node's message arrives at our port", async () => {
 });
 
 test("SRCNODE - a receiver of the other node's message sees that node; a local message our own", async () => {
+  const first = deferred<void>();
   const seen = deferred<string[]>();
   const from: string[] = [];
   const p = port(() => {
     from.push(SRCNODE());
+    if (from.length === 1) first.resolve();
     if (from.length === 2) seen.resolve(from);
   });
   await S.call("snd", { to: p, msg: ["remote"] });
-  await waitFor(() => new Promise<void>((r) => setImmediate(r)));
+  // S answers before its message has necessarily reached us: wait for the message.
+  await waitFor(first.promise, 3000, "the remote message");
   snd(p, "local");
   assert.equal(await waitFor(seen.promise, 3000, "both messages"), [S.nodeId, NODE()]);
 });

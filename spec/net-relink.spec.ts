@@ -3,7 +3,8 @@
 // fake peers (spec/net-helpers.ts FakePeer) and child nodes talk to it.
 // - A new authenticated link from a node N thinks is connected replaces the old one
 //   (a half-open link must not lock the peer out), firing the old link's monitors
-//   first; a second link on the heels of the first (a crossing) is refused, at warn.
+//   first; a second link on the heels of the first (a crossing) is refused, at warn,
+//   when the peer has the larger node ID.
 // - A connection that has not authenticated has no say: a greeting claiming node B's
 //   ID, then silence, must not delay N's own dial to B.
 // - After a link is lost, a send dials the node's last known addresses, even when the
@@ -75,8 +76,10 @@ test("relink - a new authenticated link replaces a live one: its monitors fire w
   assert.equal(await renewed.packet((p) => p[0] === "inbox"), ["inbox", "hello"]);
 });
 
-test("relink - a link on the heels of a live one is refused as crossed, with a warning; the live one stays", async () => {
-  const id = `crossing/${Date.now()}`;
+test("relink - a link on the heels of a live one, from a node with a larger ID, is refused at its greeting with a warning; the live one stays", async () => {
+  // Two links within connect_interval: both ends keep the one the smaller node dialled.
+  // N is the smaller here, so the second link, dialled by the peer, is the one to go.
+  const id = `zz/crossing/${Date.now()}`;
   const first = await fake(id);
   const second = await FakePeer.connect(address);
   fakes.push(second);

@@ -2,24 +2,31 @@
  * The networked node: listeners, links, the table of remote nodes, seeds, and the
  * router the kernel sends remote traffic through.
  *
- * - Links are symmetric; either side may have dialled. Nothing a connection says
- *   before it authenticates changes anything else: a greeting that claims some node's
- *   ID neither delays a dial to that node nor blocks its real links (a peer with no
- *   secret could otherwise lock a node out).
+ * - Links are symmetric; either side may have dialled. What a connection says before
+ *   it authenticates has no lasting say: a greeting that claims some node's ID never
+ *   blocks its real links, and delays a dial to that node by half a second at most
+ *   (it used to hold it for the whole handshake timeout; a peer with no secret could
+ *   lock a node out that way).
  * - The first link to a node that authenticates is its link. A later one replaces it
  *   (the peer reconnected, so the old link is dead on its side: a half-open TCP
  *   connection, or the peer's process was restarted with the same node ID): the old
  *   link's monitors fire first with `["transport_error", NODE, "switched connections"]`,
- *   as AEMP's own switch does, so the no-holes rule holds. Only a link that came up
- *   less than `connect_interval` ago is kept instead (the two came from a crossing,
- *   below), and that refusal is logged as a warning.
+ *   as AEMP's own switch does, so the no-holes rule holds. Only while the old link is
+ *   younger than `connect_interval` (the two came from a crossing, below, or the
+ *   peer's end of the old one has not reached us yet) the link dialled by the smaller
+ *   node ID is kept, whichever came first; refusing the other is logged as a warning.
  * - Crossed links (both nodes dial each other at once) must not kill each other. Both
  *   sides keep the link dialled by the node with the smaller ID (plain string order):
  *   the smaller node refuses the peer's link at its greeting, before sending an auth
- *   line, while its own dial to that peer is under way; the peer, seeing its dial
+ *   line, while its own dial to that peer is under way or came up less than
+ *   `connect_interval` ago; the peer, seeing its dial
  *   refused so, gives the smaller node's link `connect_interval` to arrive before it
  *   fails the node. The larger node never refuses at a greeting: what it would go by
- *   (a link "from" the smaller node in its handshake) is not authenticated yet.
+ *   (a link "from" the smaller node in its handshake) is not authenticated yet. Either
+ *   node, wanting a link while one from the peer is in its handshake (it has sent its
+ *   auth line there, so the peer will take that link up), waits for that handshake
+ *   instead of dialling a second link, but at most half a second (`connect_interval`
+ *   if shorter): a real handshake takes one round trip.
  * - Sending to a node without a link queues and connects: its addresses are the last
  *   known ones (from an earlier lookup, the seed address that reached it, or the
  *   database entry it had), else the resolver's (the global layer: our own `'l` copy,
@@ -93,6 +100,8 @@ const SWITCHED = "switched connections";
 const PEER_SHUT_DOWN = "node shut down";
 /** What our own monitors of remote ports are told when we shut down. */
 const SHUTTING_DOWN = "node is shutting down";
+/** Seconds a dial waits, at most, for a crossing link from the node to finish its handshake. */
+const CROSSING_GRACE = 0.5;
 
 const addressesLength = (list: string[]): number => list.reduce((n, a) => n + a.length, 0);
 
@@ -119,6 +128,10 @@ class Network implements NodeHost, Router {
   private stopping: Promise<number> | undefined;
   /** Nodes we are looking up or dialling, with the token of the attempt (lookup or Dialer). */
   private readonly dialing = new Map<string, object>();
+  /** Inbound node links past their greeting, not authenticated yet, by the node ID they claim. */
+  private readonly handshakes = new Map<string, Set<Link>>();
+  /** Nodes whose dial waits for such a handshake (see `connect`), with the grace timer. */
+  private readonly awaiting = new Map<string, Timer>();
 
   constructor(config: NetworkConfig) {
     this.config = config;
@@ -253,6 +266,30 @@ class Network implements NodeHost, Router {
       queueMicrotask(() => node.fail(SHUTTING_DOWN));
       return;
     }
+    // A link from the node is in its handshake, probably crossing the dial we would
+    // make: give it a moment (see the module comment), no more, since what it claims
+    // is not authenticated yet.
+    if ((this.handshakes.get(node.id)?.size ?? 0) > 0 && !this.awaiting.has(node.id)) {
+      this.awaiting.set(node.id, timer(this.crossingGrace, () => this.dialAfterWait(node.id)));
+      return;
+    }
+    this.dial(node);
+  }
+
+  /** Seconds `connect` lets an inbound handshake from the node complete before it dials anyway. */
+  private get crossingGrace(): number {
+    return Math.min(CROSSING_GRACE, this.config.connectInterval);
+  }
+
+  /** The wait for an inbound handshake is over (it ended, or the grace ran out): dial if still needed. */
+  private dialAfterWait(nodeId: string): void {
+    this.awaiting.get(nodeId)?.cancel();
+    this.awaiting.delete(nodeId);
+    const node = this.nodes.get(nodeId);
+    if (node !== undefined && !node.isUp && node.connecting && !this.dialing.has(nodeId)) this.dial(node);
+  }
+
+  private dial(node: RemoteNode): void {
     const token = {};
     this.dialing.set(node.id, token);
     const fail = (text: string): void => {
@@ -343,11 +380,19 @@ class Network implements NodeHost, Router {
     };
     const link = new Link(socket, outbound, this.linkOptions(), {
       onGreeting: (peer, l) => {
+        if (l.protocol !== PROTOCOL || l.outbound) return;
         // Crossed links: the smaller node refuses the peer's while its own dial is
-        // under way (see the module comment); a greeting alone decides nothing else.
-        if (l.protocol === PROTOCOL && !l.outbound && this.config.nodeId < peer.nodeId && this.dialing.has(peer.nodeId)) {
-          throw alreadyConnectedError(peer.nodeId);
+        // under way, or has just come up (see the module comment).
+        if (this.config.nodeId < peer.nodeId) {
+          if (this.dialing.has(peer.nodeId)) throw alreadyConnectedError(peer.nodeId);
+          if (this.hasYoungLink(peer.nodeId)) {
+            warn(`link ${who(l)} refused: ${peer.nodeId} already connected, on a link that came up ${this.linkAge(peer.nodeId)} ms ago (crossed links)`);
+            throw alreadyConnectedError(peer.nodeId);
+          }
         }
+        let set = this.handshakes.get(peer.nodeId);
+        if (set === undefined) this.handshakes.set(peer.nodeId, (set = new Set()));
+        set.add(l);
       },
       onRaw: (stream, head, l) => {
         const handler = linkProtocols.get(l.protocol);
@@ -356,15 +401,17 @@ class Network implements NodeHost, Router {
       },
       onUp: (l) => {
         const peerId = l.peer!.nodeId;
+        this.endHandshake(peerId, l);
         if (this.stopped) {
           l.close(SHUTTING_DOWN);
           return;
         }
         const old = this.nodes.get(peerId)?.link;
         if (old !== undefined && old !== null) {
-          const age = performance.now() - old.upSince;
-          if (age < this.config.connectInterval * 1000) {
-            warn(`link ${who(l)} refused: ${peerId} already connected, on a link that came up ${Math.round(age)} ms ago (crossed links)`);
+          // Two links within connect_interval (crossed, or the peer re-dialled before its
+          // old link's end reached us): both ends keep the one dialled by the smaller ID.
+          if (this.hasYoungLink(peerId) && l.outbound !== this.config.nodeId < peerId) {
+            warn(`link ${who(l)} refused: ${peerId} already connected, on a link that came up ${this.linkAge(peerId)} ms ago (crossed links)`);
             l.close(alreadyConnectedError(peerId).message);
             return;
           }
@@ -383,6 +430,7 @@ class Network implements NodeHost, Router {
       onDown: (text, l) => {
         this.links.delete(l);
         const peerId = l.peer?.nodeId;
+        if (peerId !== undefined) this.endHandshake(peerId, l);
         const node = peerId === undefined ? undefined : this.nodes.get(peerId);
         const attached = node !== undefined && node.link === l;
         // A peer breaking the protocol (bad greeting, wrong secret or certificate,
@@ -397,6 +445,26 @@ class Network implements NodeHost, Router {
       },
     });
     return link;
+  }
+
+  /** Whether the node's link came up less than `connect_interval` ago (a second one would be a crossing). */
+  private hasYoungLink(nodeId: string): boolean {
+    return this.linkAge(nodeId) < this.config.connectInterval * 1000;
+  }
+
+  /** Milliseconds since the node's link came up (Infinity without one). */
+  private linkAge(nodeId: string): number {
+    const link = this.nodes.get(nodeId)?.link;
+    return link === undefined || link === null ? Infinity : Math.round(performance.now() - link.upSince);
+  }
+
+  /** A handshake counted in `handshakes` ended (up or down); a dial waiting for it need not wait more. */
+  private endHandshake(peerId: string, link: Link): void {
+    const set = this.handshakes.get(peerId);
+    if (set === undefined || !set.delete(link)) return;
+    if (set.size > 0) return;
+    this.handshakes.delete(peerId);
+    if (this.awaiting.has(peerId)) queueMicrotask(() => this.dialAfterWait(peerId));
   }
 
   private receive(packet: Packet, link: Link): void {

@@ -194,6 +194,7 @@ export class Link {
     this.timer = timer(options.handshakeTimeout, () => this.fail("handshake timeout"));
     socket.on("data", this.onSocketData);
     socket.on("error", this.onSocketError);
+    socket.on("end", this.onSocketEnd);
     socket.on("close", this.onSocketClose);
     socket.write(`${this.ourLines[0]}\n${this.ourLines[1]}\n`);
   }
@@ -209,6 +210,13 @@ export class Link {
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => this.fail(socketErrorText(err));
 
   private readonly onSocketClose = (): void => this.fail("Unexpected end-of-file");
+
+  // The peer's FIN ends the link at once, not when the socket has closed a moment later:
+  // a node that reconnects right away must not find its old link still up here. (Under
+  // TLS the TLS layer may still hold records to decrypt: there `close` decides.)
+  private readonly onSocketEnd = (): void => {
+    if (this.tlsBridge === undefined) this.fail("Unexpected end-of-file");
+  };
 
   get isUp(): boolean {
     return this.phase === "up";
@@ -439,11 +447,13 @@ export class Link {
       stream.off("data", this.onTlsData);
       stream.off("error", this.onTlsError);
       this.socket.off("error", this.onSocketError);
+      this.socket.off("end", this.onSocketEnd);
       this.socket.off("close", this.onSocketClose);
     } else {
       this.socket.pause();
       this.socket.off("data", this.onSocketData);
       this.socket.off("error", this.onSocketError);
+      this.socket.off("end", this.onSocketEnd);
       this.socket.off("close", this.onSocketClose);
     }
     handler(stream, head, this);
@@ -532,6 +542,12 @@ export class Link {
 
   private fail(text: string): void {
     if (this.phase === "down" || this.phase === "raw") return;
+    // However a TLS handshake ends before it succeeds (the peer, checking our
+    // certificate, may hang up first), that is a TLS failure: a security event.
+    if (this.phase === "tls") {
+      if (!text.startsWith("TLS ")) text = `TLS handshake failed: ${text}`;
+      this.failure ??= new ProtocolError("ERR_TLS", text);
+    }
     // A clean end we asked for (`end`) reports its own text, whatever ended the stream.
     if (this.phase === "closing" && this.closingText !== undefined) text = this.closingText;
     this.phase = "down";
