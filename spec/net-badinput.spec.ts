@@ -8,7 +8,7 @@ import { NODE, configure, port, snd } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { buildAuthLine } from "../lib/transport/handshake.ts";
 import { type LogCapture, captureLog, deferred, portDeath, waitFor } from "./helpers.ts";
-import { FakePeer, SECRET } from "./net-helpers.ts";
+import { FakePeer, SECRET, registerListeners } from "./net-helpers.ts";
 
 let address = "";
 let log: LogCapture;
@@ -331,12 +331,10 @@ test("malformed node requests - wrong argument types are ignored, the link lives
 test("undialable addresses in the database - each node fails with transport_error, the process goes on", async () => {
   // An authenticated peer (here registering as a slave, which makes this node global)
   // stores addresses no one can dial; sending to those nodes must fail them, not throw.
-  const registrar = await goodPeer("registrar/bad-addresses");
   const bad = ["127.0.0.1:99999", "127.0.0.1:", ":", "[::1]", "127.0.0.1:-1", "127.0.0.1:0", "*:*", "1.2.3.4:1e3", 12, null];
   const ghosts = bad.map((_, i) => `ghost/${i}`);
+  const registrar = await registerListeners(address, Object.fromEntries(ghosts.map((g, i) => [g, [bad[i]]])));
   try {
-    await registrar.sendPacket(["", "g_slave", { "'l": Object.fromEntries(ghosts.map((g, i) => [g, [bad[i]]])) }]);
-    await registrar.ping();
     const reasons = await Promise.all(ghosts.map((g) => {
       const gone = portDeath(`${g}#p`, 5000);
       snd(`${g}#p`, "hello");

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { EncodeError, configure, mon, nodeIsUp, snd } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { deferred, throwsSync } from "./helpers.ts";
-import { FakePeer, SECRET, type TestNode, freePort, startNode, stopAllNodes } from "./net-helpers.ts";
+import { type FakePeer, SECRET, type TestNode, freePort, registerListeners, startNode, stopAllNodes } from "./net-helpers.ts";
 
 let J: TestNode;
 let rec = "";
@@ -33,11 +33,7 @@ test.before(async () => {
     J = await startNode({ max_packet_size: 2 ** 20 }, { name: "j" });
     rec = await J.port("record");
     // Tell N where J listens, as J's registration would have.
-    const registrar = await FakePeer.connect(address);
-    fakes.push(registrar);
-    await registrar.handshake({ nodeId: "registrar/encode" });
-    await registrar.sendPacket(["", "g_slave", { "'l": { [J.nodeId]: J.addresses } }]);
-    await registrar.ping();
+    fakes.push(await registerListeners(address, { [J.nodeId]: J.addresses }));
   } catch (err) {
     console.error("net-encode setup failed:", err);
     process.exit(1);

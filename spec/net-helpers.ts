@@ -366,6 +366,19 @@ export class FakePeer {
   }
 }
 
+/**
+ * Tells the node at `address` (it becomes, or is, a global node) where nodes listen, as
+ * their own registration would: a fake slave sends `g_slave` with those `'l` entries and
+ * waits until the node has processed it. Returns the fake (close it when done).
+ */
+export async function registerListeners(address: string, listeners: Record<string, unknown>): Promise<FakePeer> {
+  const registrar = await FakePeer.connect(address);
+  await registrar.handshake({ nodeId: `registrar/${Math.random().toString(36).slice(2)}` });
+  await registrar.sendPacket(["", "g_slave", { "'l": listeners }]);
+  await registrar.ping();
+  return registrar;
+}
+
 /** Rejects with a clear message if `p` settles before `ms`: for "nothing happens" checks. */
 export async function stays<T>(p: Promise<T>, ms: number, label: string): Promise<void> {
   const result = await Promise.race([p.then(() => "settled", () => "settled"), new Promise<string>((r) => setTimeout(() => r("quiet"), ms))]);

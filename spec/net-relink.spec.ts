@@ -14,7 +14,7 @@ import * as assert from "uvu/assert";
 import { NODE, cal, configure, mon, snd } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { type LogCapture, captureLog, deferred, portDeath, waitFor } from "./helpers.ts";
-import { FakePeer, SECRET, type TestNode, freePort, startNode, stopAllNodes } from "./net-helpers.ts";
+import { FakePeer, SECRET, type TestNode, freePort, registerListeners, startNode, stopAllNodes } from "./net-helpers.ts";
 import { TcpProxy } from "./redis-helpers.ts";
 
 const CONNECT_INTERVAL = 0.5;
@@ -36,9 +36,7 @@ function calP(target: string, msg: unknown[], timeout: number): Promise<unknown[
 
 /** Tells N (a global node) where `node` listens, as that node's registration would. */
 async function register(node: TestNode): Promise<void> {
-  const registrar = await fake(`registrar/${Math.random().toString(36).slice(2)}`);
-  await registrar.sendPacket(["", "g_slave", { "'l": { [node.nodeId]: node.addresses } }]);
-  await registrar.ping();
+  fakes.push(await registerListeners(address, { [node.nodeId]: node.addresses }));
 }
 
 test.before(async () => {

@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { closed, configure, shutdown, snd } from "../lib/index.ts";
 import { waitFor } from "./helpers.ts";
-import { FakePeer, SECRET, freePort, startNode, stopAllNodes } from "./net-helpers.ts";
+import { SECRET, freePort, registerListeners, startNode, stopAllNodes } from "./net-helpers.ts";
 
 /** Messages sent right before shutdown (AEMP_SPEC_SHUTDOWN_N for a long run, e.g. 1000000). */
 const N = Number(process.env.AEMP_SPEC_SHUTDOWN_N ?? 200_000);
@@ -44,11 +44,8 @@ test("shutdown({ timeout }) - messages for a node that never answers are dropped
   await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
   const self = `127.0.0.1:${await freePort()}`;
   const { addresses: [address] } = await configure({ nodeid: "shutdown/%u", binds: [self], seeds: [self], secret: SECRET, norc: true, connect_interval: 30 });
-  const registrar = await FakePeer.connect(address);
+  const registrar = await registerListeners(address, { "ghost/1": [`127.0.0.1:${(silent.address() as { port: number }).port}`] });
   try {
-    await registrar.handshake({ nodeId: "registrar/shutdown" });
-    await registrar.sendPacket(["", "g_slave", { "'l": { "ghost/1": [`127.0.0.1:${(silent.address() as { port: number }).port}`] } }]);
-    await registrar.ping();
     for (let i = 0; i < 25; i++) snd("ghost/1#p", "waiting", i);
     const done = closed();
     const t0 = Date.now();
