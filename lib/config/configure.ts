@@ -27,15 +27,15 @@ import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
 import { randomString, setNodeId } from "../kernel/ids.ts";
 import { setNetworkedGlobal } from "../global/current.ts";
-import { DB_SETTING_EXPECTED, closeDbBackend, isDbSetting, setDbBackend } from "../db/backend.ts";
+import { DB_SETTING_EXPECTED, closeDbBackend, dbBackend, isDbSetting, setDbBackend } from "../db/backend.ts";
 import { DEFAULT_LEASE, openRedisBackend } from "../db/redis.ts";
 import { GlobalService } from "../global/global.ts";
 import { info } from "../log.ts";
-import { registerIntrospection } from "../node/introspection.ts";
+import { addInfoSection, registerIntrospection } from "../node/introspection.ts";
 import { type NetworkConfig, createNetwork, currentNetwork } from "../node/network.ts";
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
-import { type RcData, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
+import { METRICS_EXPECTED, type RcData, isMetricsAddress, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
 import { startServices } from "./services.ts";
 
 export interface ConfigureOptions {
@@ -95,6 +95,13 @@ export interface ConfigureOptions {
    * Default 10.
    */
   db_lease?: number;
+  /**
+   * Serve Prometheus metrics at `http://HOST:PORT/metrics` (`"127.0.0.1:9464"`; host `*`
+   * = every interface, port `*` or 0 = a free one, see `ConfigureResult.metrics`).
+   * The listener binds exactly what it is told: keep it on a private address. Default
+   * none (off). See lib/metrics/prometheus.ts for the metrics served.
+   */
+  metrics?: string;
 }
 
 export interface ConfigureResult {
@@ -103,6 +110,8 @@ export interface ConfigureResult {
   addresses: string[];
   /** The profile used. */
   profile: string;
+  /** Where the Prometheus metrics are served (`host:port`), when `metrics` is set. */
+  metrics?: string;
 }
 
 /** The configuration `configure` would use, before defaults. */
@@ -185,6 +194,8 @@ export function resolveConfig(options: ConfigureOptions = {}, rc?: { data: RcDat
 }
 
 let configured = false;
+/** The Prometheus endpoint, when `metrics` is configured. */
+let metricsServer: { close(): Promise<void> } | null = null;
 
 /** Splits AEMP's `cert` (key and certificate in one PEM text) into its two parts. */
 export function splitPem(pem: unknown): { cert: string; key: string } {
@@ -244,6 +255,7 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   const db = o.db ?? "global";
   if (!isDbSetting(db)) throw argumentError("configure", "db", DB_SETTING_EXPECTED, db);
   const dbLease = seconds("db_lease", o.db_lease, DEFAULT_LEASE);
+  if (o.metrics !== undefined && !isMetricsAddress(o.metrics)) throw argumentError("configure", "metrics", METRICS_EXPECTED, o.metrics);
   const config: NetworkConfig = {
     nodeId,
     binds: stringList("binds", o.binds, ["*"]),
@@ -265,6 +277,7 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   const redis = db === "global" ? null : await openRedisBackend(db, { lease: dbLease });
   const global = new GlobalService(net);
   setNetworkedGlobal(global);
+  addInfoSection("db", () => ({ families: dbBackend().ownFamilies(), global: global.isGlobal, master: global.master ?? null }));
   if (redis !== null) {
     info(`database: Redis at ${redis.name}, lease ${dbLease} s`);
     // Entries set before configure (now in the networked global service) move to Redis.
@@ -275,11 +288,19 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   }
   net.onSeedUp((seed) => global.seedUp(seed));
   await net.listen();
+  let metrics: string | undefined;
+  if (o.metrics !== undefined) {
+    // Loaded only here: prom-client costs load time and memory a node without metrics should not pay.
+    const server = await (await import("../metrics/prometheus.ts")).startMetrics(o.metrics);
+    metricsServer = server;
+    metrics = server.address;
+    info(`metrics served at http://${metrics}/metrics`);
+  }
   global.start(net.addresses, net.seedIsSelf);
   redis?.localSet("'l", nodeId, net.addresses);
   net.startSeeds();
   await startServices(services, moduleRoots);
-  return { nodeId, addresses: net.addresses, profile: resolved.profile };
+  return { nodeId, addresses: net.addresses, profile: resolved.profile, ...(metrics === undefined ? {} : { metrics }) };
 }
 
 /**
@@ -297,6 +318,8 @@ export async function shutdown(): Promise<void> {
   // Let packets queued in this tick reach their sockets first.
   await new Promise<void>((resolve) => setImmediate(resolve));
   await net.stop();
+  await metricsServer?.close();
+  metricsServer = null;
   // The Redis backend: this node's entries go at once instead of when the lease runs out.
   await closeDbBackend();
 }

@@ -39,6 +39,14 @@ function checkKey(fn: string, key: unknown): string {
   return key;
 }
 
+/** Keys this node set or deleted through this API, since the process started. */
+let writes = 0;
+
+/** How many keys this node has set or deleted (`dbSet`, `dbDel`, `dbReg` and their guards): for metrics. */
+export function dbWriteCount(): number {
+  return writes;
+}
+
 /**
  * Sets (or replaces) `family/key` to `value` (default null) as an entry this node owns.
  * The guard deletes it.
@@ -47,13 +55,18 @@ export function dbSet(family: string, key: string, value: unknown = null): Guard
   checkFamily("dbSet", family);
   checkKey("dbSet", key);
   service().localSet(family, key, value === undefined ? null : value);
-  return guard(() => service().localDel(family, [key]));
+  writes++;
+  return guard(() => {
+    writes++;
+    service().localDel(family, [key]);
+  });
 }
 
 /** Deletes keys of `family` that this node set. */
 export function dbDel(family: string, ...keys: string[]): void {
   checkFamily("dbDel", family);
   for (const k of keys) checkKey("dbDel", k);
+  writes += keys.length;
   service().localDel(family, keys);
 }
 

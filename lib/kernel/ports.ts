@@ -45,6 +45,8 @@ const WHOLE = 2;
 export interface Sink {
   push(msg: Message): void;
   kill(reason: unknown[]): void;
+  /** Messages waiting in it (for introspection). */
+  readonly size: number;
 }
 
 export class Port {
@@ -173,16 +175,45 @@ export function rcv(portId: string, ...args: unknown[]): string {
   return portId;
 }
 
+/**
+ * Ports with a Sink, so that introspection reads mailbox depths without walking every
+ * port (a node may hold millions of idle callback ports).
+ */
+const sinkPorts = new Set<Port>();
+
 /** Makes `sink` the port's whole-message receiver (used by async mailboxes). */
 export function setSink(p: Port, sink: Sink): void {
   p.cb = sink;
   p.state |= WHOLE;
+  sinkPorts.add(p);
 }
 
 /** The port's Sink, if it has one. */
 export function sinkOf(portId: string): Sink | undefined {
   const p = table.get(portId);
   return p !== undefined && (p.state & WHOLE) !== 0 ? (p.cb as Sink) : undefined;
+}
+
+/** How many async ports (ports with a Sink) there are and the messages waiting in all of them. */
+export function mailboxTotals(): { ports: number; messages: number } {
+  let messages = 0;
+  for (const p of sinkPorts) messages += (p.cb as Sink).size;
+  return { ports: sinkPorts.size, messages };
+}
+
+/** The `limit` async ports with the most messages waiting, deepest first (empty ones left out). */
+export function deepestMailboxes(limit: number): { port: string; messages: number }[] {
+  const top: { port: string; messages: number }[] = [];
+  if (limit < 1) return top;
+  for (const p of sinkPorts) {
+    const messages = (p.cb as Sink).size;
+    if (messages === 0 || (top.length === limit && messages <= top[limit - 1].messages)) continue;
+    // Insertion into a short sorted list: one pass over the ports, however many.
+    let i = top.length === limit ? limit - 1 : top.length;
+    top[i] = { port: p.id, messages };
+    for (; i > 0 && top[i - 1].messages < messages; i--) [top[i - 1], top[i]] = [top[i], top[i - 1]];
+  }
+  return top;
 }
 
 // ---- the run queue ---------------------------------------------------------------
@@ -214,6 +245,11 @@ function enqueue(p: Port | null, item: unknown): void {
   queuePorts.push(p);
   queueItems.push(item);
   if (!scheduled) schedule();
+}
+
+/** Deliveries and jobs queued and not run yet. */
+export function runQueueLength(): number {
+  return queuePorts.length - head;
 }
 
 /** Runs `job` on the run queue, after everything already queued. */
@@ -390,7 +426,10 @@ function finishPort(p: Port, reason: unknown[]): void {
   table.delete(p.id);
   p.tags = null;
   p.cb = null;
-  if (sink !== null) sink.kill(reason);
+  if (sink !== null) {
+    sinkPorts.delete(p);
+    sink.kill(reason);
+  }
   const mons = p.mons;
   p.mons = null;
   let watched = false;

@@ -115,6 +115,16 @@ export class Link {
   /** The framing we write and the one we read. */
   writeFraming = "json";
   readFraming = "json";
+  /**
+   * Packets sent and received since the link came up: plain counters on the hot path,
+   * read only by introspection (lib/node/introspection.ts).
+   */
+  packetsOut = 0;
+  packetsIn = 0;
+  /** When the link came up (seconds since the epoch), 0 before. */
+  upSince = 0;
+  /** The socket's byte counts when the link came up: the handshake is not traffic. */
+  private bytesAtUp = { read: 0, written: 0 };
   private phase: Phase = "greeting";
   private readonly options: LinkOptions;
   private readonly events: LinkEvents;
@@ -174,6 +184,21 @@ export class Link {
     return this.phase === "up";
   }
 
+  /** Whether the link runs TLS. */
+  get isTls(): boolean {
+    return this.tlsActive;
+  }
+
+  /** Bytes sent since the link came up, as on the wire (TLS records included). */
+  get bytesOut(): number {
+    return this.upSince === 0 ? 0 : this.socket.bytesWritten - this.bytesAtUp.written;
+  }
+
+  /** Bytes received since the link came up, as on the wire (TLS records included). */
+  get bytesIn(): number {
+    return this.upSince === 0 ? 0 : this.socket.bytesRead - this.bytesAtUp.read;
+  }
+
   /**
    * The protocol this link speaks: ours unless ours is plain `aemp`, then the peer's
    * (a listener learns it from the greeting). `aemp` until the peer's greeting arrived.
@@ -198,6 +223,7 @@ export class Link {
       logError(`dropped a message for ${this.peer?.nodeId ?? "?"}#${String(packet[0])}: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
+    this.packetsOut++;
     this.outbox += text;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -286,7 +312,14 @@ export class Link {
       this.handOver(rest);
       return;
     }
-    this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
+    const push = (packet: Packet): void => {
+      this.packetsIn++;
+      this.events.onPacket(packet, this);
+    };
+    this.decoder = createDecoder(this.readFraming, { push }, { maxPacketSize: this.options.maxPacketSize });
+    // Bytes read past the auth line are packets; under TLS they are counted as records.
+    this.bytesAtUp = { read: this.socket.bytesRead - (this.tlsActive ? 0 : rest.length), written: this.socket.bytesWritten };
+    this.upSince = Date.now() / 1000;
     this.phase = "up";
     this.events.onUp(this);
     if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);
