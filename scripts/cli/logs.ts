@@ -20,10 +20,11 @@ import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwor
 /** The default `--level`: info. */
 export const DEFAULT_LOG_LEVEL = 7;
 
-function levelOption(value: string | undefined): number {
+/** The `--level` option of `logs` and `observe`. */
+export function levelOption(value: string | undefined): number {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 9) throw new CliError(`logs: --level must be an integer 1..9, received ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new CliError(`--level must be an integer 1..9, received ${JSON.stringify(value)}`);
   return n;
 }
 
