@@ -80,18 +80,21 @@ export interface NodeInfo {
   [section: string]: unknown;
 }
 
+/** Milliseconds between the delay histogram's samples. */
+const LAG_RESOLUTION = 10;
 let lag: IntervalHistogram | undefined;
 
 function eventLoopLag(): NodeInfo["eventLoopLag"] {
   if (lag === undefined) {
-    lag = monitorEventLoopDelay({ resolution: 20 });
+    lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION });
     lag.enable();
     return { mean: 0, p99: 0, max: 0 };
   }
-  const ns = 1e9;
+  // The histogram records the time between two samples, so an idle loop reads as the
+  // resolution itself: the lag is what exceeds it.
+  const seconds = (ns: number): number => Math.max(0, ns / 1e9 - LAG_RESOLUTION / 1000);
   // A histogram that saw no sample yet reports NaN and huge numbers: report zeros.
-  const seen = lag.count > 0;
-  const out = seen ? { mean: lag.mean / ns, p99: lag.percentile(99) / ns, max: lag.max / ns } : { mean: 0, p99: 0, max: 0 };
+  const out = lag.count > 0 ? { mean: seconds(lag.mean), p99: seconds(lag.percentile(99)), max: seconds(lag.max) } : { mean: 0, p99: 0, max: 0 };
   lag.reset();
   return out;
 }
