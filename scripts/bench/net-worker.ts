@@ -1,7 +1,8 @@
 /**
  * One process of the network benchmark (scripts/bench/net.ts starts these; not meant
  * to be run by hand). Role from argv[2]:
- * - `node CONFIG_JSON`: an aemp node configured with CONFIG_JSON;
+ * - `node CONFIG_JSON`: an aemp node configured with CONFIG_JSON (its `ready` line
+ *   gives `metrics`, the Prometheus address, when CONFIG_JSON asks for metrics);
  * - `bare`: plain Node TCP, newline-separated JSON (the baselines).
  * Reads commands from stdin, one JSON line each (`{id, cmd, ...}`), answers one JSON line
  * `{re: id, ...}` when the command is done. Prints `{ready: ...}` first. Exits when stdin
@@ -45,6 +46,8 @@ function inbox(): { id: string; next(): Promise<unknown[]> } {
     next: () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((r) => (waiter = r))),
   };
 }
+
+let poller: NodeJS.Timeout | undefined;
 
 const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknown>>> = {
   /**
@@ -134,6 +137,22 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
     }
     kil(box.id);
     return { us };
+  },
+  /**
+   * Asks each of `targets` for `aemp_info` every `interval` seconds, as `aemp observe`
+   * does, until `unpoll`.
+   */
+  async poll(c) {
+    const { targets, interval } = c as unknown as { targets: string[]; interval: number };
+    clearInterval(poller);
+    poller = setInterval(() => {
+      for (const t of targets) cal(`${t}#`, "aemp_info", () => {}, interval);
+    }, interval * 1000);
+    return {};
+  },
+  async unpoll() {
+    clearInterval(poller);
+    return {};
   },
   /** A port that answers `["stamp", t0, replyTo]` with the one-way time in microseconds. */
   async stamper() {
@@ -282,9 +301,9 @@ const bareCommands: Record<string, (c: Command) => Promise<Record<string, unknow
 const role = process.argv[2];
 let commands: typeof nodeCommands;
 if (role === "node") {
-  const { nodeId, addresses } = await configure(JSON.parse(process.argv[3]));
+  const { nodeId, addresses, metrics } = await configure(JSON.parse(process.argv[3]));
   commands = nodeCommands;
-  out({ ready: true, nodeId, addresses });
+  out({ ready: true, nodeId, addresses, metrics });
 } else if (role === "bare") {
   bareServerPort = await bareServer();
   commands = bareCommands;

@@ -17,10 +17,17 @@
  *   a clock both processes share; baselines: a one-way `snd` between the same nodes and
  *   a one-way bare TCP line, timed the same way.
  *
+ * - The same streams with metrics and introspection on: a second sender/receiver pair
+ *   configured with `metrics`, its /metrics scraped and every node asked `aemp_info`
+ *   (by a fourth node, as `aemp observe` does) every BENCH_NET_POLL seconds, the runs
+ *   taking turns with the plain pair's. Target: >= 0.97x of the plain pair (at most 3%
+ *   slower), in rate and in CPU per message.
+ *
  * Environment: BENCH_NET_N (messages per stream run, default 2,000,000), BENCH_NET_CHUNK
  * (default 1000), BENCH_NET_WINDOW (default 100,000; 0 = no limit), BENCH_NET_K (round trips, default 20,000), BENCH_NET_PROF=DIR (write
- * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|cal|monitor (run
- * one part, e.g. to profile it), BENCH_NET_FRAMING=json|superjson (stream with that
+ * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|metrics|cal|monitor
+ * (run one part, e.g. to profile it), BENCH_NET_POLL (seconds between scrapes and
+ * aemp_info requests in the metrics part, default 1), BENCH_NET_FRAMING=json|superjson (stream with that
  * framing only).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -38,6 +45,7 @@ const PROF = process.env.BENCH_NET_PROF;
 const ONLY = process.env.BENCH_NET_ONLY;
 const part = (name: string): boolean => ONLY === undefined || ONLY === name;
 const FRAMING = process.env.BENCH_NET_FRAMING;
+const POLL = Number(process.env.BENCH_NET_POLL ?? 1);
 const SECRET = "aemp-bench-net";
 const workerFile = new URL("./net-worker.ts", import.meta.url).pathname;
 
@@ -136,6 +144,30 @@ async function stream(run: (n: number) => Promise<Answer>): Promise<StreamResult
   return best;
 }
 
+/**
+ * Two contenders' streams taking turns (after a warm-up of each), best of RUNS each:
+ * both see the same drift of a shared machine.
+ */
+async function streamPair(a: (n: number) => Promise<Answer>, b: (n: number) => Promise<Answer>): Promise<[StreamResult, StreamResult]> {
+  const results: [StreamResult, StreamResult] = [
+    { rate: 0, senderNs: Infinity, receiverNs: Infinity },
+    { rate: 0, senderNs: Infinity, receiverNs: Infinity },
+  ];
+  await a(Math.min(N, 200_000));
+  await b(Math.min(N, 200_000));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, run] of [a, b].entries()) {
+      const r = await run(N);
+      if (r.count !== N || r.inOrder !== true) throw new Error(`stream lost or reordered messages: ${JSON.stringify(r)}`);
+      const best = results[j];
+      best.rate = Math.max(best.rate, (N / r.ms) * 1000);
+      best.senderNs = Math.min(best.senderNs, (r.senderCpu * 1000) / N);
+      best.receiverNs = Math.min(best.receiverNs, (r.receiverCpu * 1000) / N);
+    }
+  }
+  return results;
+}
+
 const cpuText = (r: StreamResult): string => `${r.senderNs.toFixed(0)} + ${r.receiverNs.toFixed(0)} ns`;
 
 const workers: Worker[] = [];
@@ -169,6 +201,48 @@ try {
     const sj = await stream((n) => sender.call("stream", { to: counterSuper, n, chunk: CHUNK, window: WINDOW }));
     row("stream ['m', i], superjson framing (msgs/s)", fmt(sj.rate), fmt(bare.rate), sj.rate / bare.rate, "(default between our nodes)");
     row("  CPU per message, sender + receiver", cpuText(sj), cpuText(bare), (sj.senderNs + sj.receiverNs) / (bare.senderNs + bare.receiverNs), "");
+  }
+  }
+
+  // ---- the same streams, metrics and introspection on -------------------------------
+  if (part("metrics")) {
+  const metrics = process.env.AA ? {} : { metrics: "127.0.0.1:0" };
+  const mRecvJson = node("recv-json-metrics", { framing_format: ["json"], ...metrics });
+  const mRecvSuper = node("recv-superjson-metrics", metrics);
+  workers.push(mRecvJson, mRecvSuper);
+  const [mj, ms] = await Promise.all([mRecvJson.ready, mRecvSuper.ready]);
+  const mSender = node("sender-metrics", { seeds: [mj.addresses[0], ms.addresses[0]], ...metrics });
+  const observer = node("observer", { seeds: [mj.addresses[0]] });
+  workers.push(mSender, observer);
+  const [msd] = await Promise.all([mSender.ready, observer.ready]);
+  await observer.call("poll", { targets: [msd.nodeId, mj.nodeId, ms.nodeId], interval: POLL });
+  const endpoints = (process.env.AA ? [] : [msd.metrics, mj.metrics, ms.metrics]) as string[];
+  let scrapes = 0;
+  const scraper = setInterval(() => {
+    for (const e of endpoints) fetch(`http://${e}/metrics`).then((r) => r.text()).then(() => scrapes++, () => {});
+  }, POLL * 1000);
+  try {
+    const plainJson = (await recvJson.call("counter")).port as string;
+    const plainSuper = (await recvSuper.call("counter")).port as string;
+    const onJson = (await mRecvJson.call("counter")).port as string;
+    const onSuper = (await mRecvSuper.call("counter")).port as string;
+    const pairs: [string, string, string][] = [];
+    if (FRAMING !== "superjson") pairs.push(["json", plainJson, onJson]);
+    if (FRAMING !== "json") pairs.push(["superjson", plainSuper, onSuper]);
+    for (const [framing, plain, on] of pairs) {
+      const [off, withMetrics] = await streamPair(
+        (n) => sender.call("stream", { to: plain, n, chunk: CHUNK, window: WINDOW }),
+        (n) => mSender.call("stream", { to: on, n, chunk: CHUNK, window: WINDOW }),
+      );
+      const rate = withMetrics.rate / off.rate;
+      const cpu = (off.senderNs + off.receiverNs) / (withMetrics.senderNs + withMetrics.receiverNs);
+      row(`stream ${framing}, metrics + aemp_info every ${POLL} s (msgs/s)`, fmt(withMetrics.rate), fmt(off.rate), rate, `target >= 0.97x: ${rate >= 0.97 ? "met" : "MISSED"}`);
+      row("  CPU per message, sender + receiver", cpuText(withMetrics), cpuText(off), 1 / cpu, `target <= 1.03x: ${1 / cpu <= 1.03 ? "met" : "MISSED"}`);
+    }
+    console.log(`  (${scrapes} scrapes of /metrics during the runs)`);
+  } finally {
+    clearInterval(scraper);
+    await observer.call("unpoll");
   }
   }
 
