@@ -4,10 +4,15 @@
  * (Debian's /usr/bin/chromium driven by playwright-core). Where Chromium cannot start,
  * the page tests print a SKIPPED line; the token checks run without a browser.
  *
+ * A Perl node is played by a scripted peer (spec/net-helpers.ts FakePeer) that greets as
+ * Perl does (`provider=AE-2.01`), registers its address with the seed (`g_slave`) and
+ * answers `can` with "" for what Perl does not know, as AnyEvent::MP 2.x does.
+ *
  * AEMP_OBSERVER_SCREENSHOT=1 saves the page as docs/observer.png (the README shows it);
  * otherwise the screenshot goes to a temporary directory.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { type Server, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, type Locator, type Page, chromium } from "playwright-core";
@@ -15,7 +20,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type AempProcess, type TempRc, aempOk, startAemp, stopAll, tempRc } from "./cli-helpers.ts";
 import { freePorts, startDbNode, stopDbNodes } from "./db-helpers.ts";
-import { SECRET, type TestNode } from "./net-helpers.ts";
+import { FakePeer, SECRET, type TestNode } from "./net-helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 // Without the background-networking flags Chromium dials out at start, which the
@@ -37,11 +42,49 @@ let url = "";
 let browser: BrowserContext | undefined;
 let page: Page | undefined;
 let skipped: string | undefined;
+let seedAddress = "";
+
+/**
+ * A node that speaks as Perl's AnyEvent::MP: listens, joins through the seed, and
+ * answers `["", "can", TAG, reply...]` with "" (it knows none of aemp's requests).
+ */
+class FakePerlNode {
+  readonly id = "perl/observed";
+  address = "";
+  private server: Server | undefined;
+  private readonly peers: FakePeer[] = [];
+
+  async start(): Promise<void> {
+    this.server = createServer((socket) => void this.serve(FakePeer.wrap(socket)));
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
+    this.address = `127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    const seedLink = await FakePeer.connect(seedAddress);
+    await this.serve(seedLink);
+    await seedLink.sendPacket(["", "g_slave", { "'l": { [this.id]: [this.address] } }]);
+  }
+
+  private async serve(peer: FakePeer): Promise<void> {
+    this.peers.push(peer);
+    peer.onPacket = (p) => {
+      if (p[0] !== "" || p[1] !== "can" || typeof p[3] !== "string") return;
+      const [replyPort, ...extra] = p.slice(3) as [string, ...unknown[]];
+      void peer.sendPacket([replyPort.slice(replyPort.indexOf("#") + 1), ...extra, ""]);
+    };
+    await peer.handshake({ nodeId: this.id, provider: "AE-2.01" });
+  }
+
+  stop(): void {
+    for (const p of this.peers) p.close();
+    this.server?.close();
+  }
+}
+
+const perl = new FakePerlNode();
 
 test.before(async () => {
   rc = tempRc();
   const [seedPort] = await freePorts(1);
-  const seedAddress = `127.0.0.1:${seedPort}`;
+  seedAddress = `127.0.0.1:${seedPort}`;
   seed = await startDbNode({ binds: [seedAddress], seeds: [seedAddress] }, { name: "seed" });
   [alpha, beta, gamma] = await Promise.all(["alpha", "beta", "gamma"].map((name) => startDbNode({ seeds: [seedAddress] }, { name })));
   await aempOk(rc, ["setsecret", SECRET, "setseeds", seedAddress]);
@@ -59,6 +102,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  perl.stop();
   await browser?.close().catch(() => {});
   if (observer !== undefined) await observer.signal("SIGTERM").catch(() => {});
   await stopAll();
@@ -105,6 +149,7 @@ test("observe - prints exactly one line, the URL with its token; requests withou
 pageTest("observe - the page draws the four nodes (the seed marked global) and their links, with message rates", async (p) => {
   const ids = [seed, alpha, beta, gamma].map((n) => n.nodeId);
   await shows(p.locator("#graph .node[data-state=up]").nth(3), 10_000, "four nodes up");
+  assert.is(await p.locator("#graph .node").count(), 4);
   const drawn = await p.$$eval("#graph .node", (els) => els.map((e) => e.getAttribute("data-node")).sort());
   assert.equal(drawn, [...ids].sort(), "the nodes drawn are the network's (the observer itself left out)");
   assert.ok(await p.locator(`${nodeSel(seed)}.global`).count(), "the seed is marked global");
@@ -122,6 +167,20 @@ pageTest("observe - the page draws the four nodes (the seed marked global) and t
   await shows(p.locator(`${link} .rate`).filter({ hasText: /^([5-9]\d|\d{3,})(\.\d)? msg\/s$/ }), 10_000, "the alpha - beta link with a rate of 50 msg/s or more");
   assert.match((await p.locator(`${link} .rate`).textContent())!, /^\d+(\.\d)? msg\/s$/);
   await alpha.call("chatter", { node: beta.nodeId, perTick: 0 });
+});
+
+pageTest("observe - a Perl node is marked as one, shown with what the database and its peers know", async (p) => {
+  await perl.start();
+  const perlNode = `#graph .node[data-node="${perl.id}"]`;
+  await shows(p.locator(`${perlNode}.perl[data-state=up]`), 10_000, "the Perl node, marked");
+  assert.match((await p.locator(`${perlNode} .sub`).textContent())!, /Perl/);
+  // Its link to the seed is drawn from the seed's own report.
+  const [a, b] = [perl.id, seed.nodeId].sort();
+  await shows(p.locator(`#graph .link[data-a="${a}"][data-b="${b}"]`), 10_000, "the Perl node's link to the seed");
+  await p.click(perlNode);
+  await shows(p.locator("#panel-body").filter({ hasText: "does not answer aemp_info" }), 5000, "the Perl node's panel");
+  const panel = (await p.locator("#panel-body").textContent())!;
+  for (const want of ["AE-2.01", perl.address, seed.nodeId]) assert.ok(panel.includes(want), `the panel shows ${want}: ${panel}`);
 });
 
 pageTest("observe - a dbSet on one node is visible on the page within a second", async (p) => {
