@@ -41,7 +41,6 @@ let observer: AempProcess;
 let url = "";
 let browser: BrowserContext | undefined;
 let page: Page | undefined;
-let skipped: string | undefined;
 let seedAddress = "";
 
 /**
@@ -96,8 +95,8 @@ test.before(async () => {
     page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(url);
   } catch (err) {
-    skipped = `Chromium cannot start here (${(err as Error).message.split("\n")[0]})`;
-    console.log(`SKIPPED spec/cli-observe.spec.ts (page tests): ${skipped}`);
+    const why = (err as Error).message.split("\n")[0];
+    console.log(`SKIPPED spec/cli-observe.spec.ts: the page tests, since Chromium cannot start here (${why})`);
   }
 });
 
