@@ -107,11 +107,34 @@ test("metrics - every metric is there with its type, aemp's and the process's", 
     process_resident_memory_bytes: "gauge",
     nodejs_eventloop_lag_seconds: "gauge",
     nodejs_heap_size_used_bytes: "gauge",
+    process_start_time_seconds: "gauge",
+    nodejs_version_info: "gauge",
   };
   for (const [name, type] of Object.entries(want)) assert.is(s.types.get(name), type, name);
   assert.is(s.value("aemp_node_info", { node: self, provider: "aemp-ts/0.2.0", version: "0.2.0" }), 1);
   assert.ok(s.value("process_resident_memory_bytes")! > 1e6);
   assert.is(s.value("aemp_links"), 1, "one link: to the child");
+  assert.is(s.value("nodejs_version_info", { version: process.version }), 1);
+  assert.ok(Math.abs(s.value("process_start_time_seconds")! - (Date.now() / 1000 - process.uptime())) < 2);
+  assert.ok(s.samples.get("nodejs_gc_duration_seconds") === undefined, "no GC observer (see lib/metrics/prometheus.ts)");
+});
+
+test("metrics - the event-loop lag gauge shows a blocked loop, once", async () => {
+  await scrape();
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      const until = performance.now() + 60;
+      while (performance.now() < until);
+      resolve();
+    }, 20),
+  );
+  // The histogram's timer, overdue during the block, fires in the next loop iteration.
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  const blocked = await scrape();
+  assert.ok(blocked.value("nodejs_eventloop_lag_seconds")! >= 0.04, `lag ${blocked.value("nodejs_eventloop_lag_seconds")}`);
+  assert.ok(blocked.value("nodejs_eventloop_lag_mean_seconds")! <= blocked.value("nodejs_eventloop_lag_seconds")!);
+  const calm = await scrape();
+  assert.ok(calm.value("nodejs_eventloop_lag_seconds")! < blocked.value("nodejs_eventloop_lag_seconds")!, "since the previous scrape only");
 });
 
 test("metrics - message and byte counters move with traffic each way, labelled with the peer", async () => {

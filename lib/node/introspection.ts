@@ -67,7 +67,7 @@ export interface NodeInfo {
   heapUsed: number;
   heapTotal: number;
   /** Event-loop delay since the previous `aemp_info` (zeros on the first). */
-  eventLoopLag: { mean: number; p99: number; max: number };
+  eventLoopLag: EventLoopLag;
   ports: number;
   asyncPorts: number;
   /** Messages waiting in all async ports' mailboxes. */
@@ -80,23 +80,45 @@ export interface NodeInfo {
   [section: string]: unknown;
 }
 
-/** Milliseconds between the delay histogram's samples. */
+/** Milliseconds between an event-loop delay histogram's samples. */
 const LAG_RESOLUTION = 10;
-let lag: IntervalHistogram | undefined;
 
-function eventLoopLag(): NodeInfo["eventLoopLag"] {
-  if (lag === undefined) {
-    lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION });
-    lag.enable();
-    return { mean: 0, p99: 0, max: 0 };
-  }
+/** Event-loop delay, in seconds. */
+export interface EventLoopLag {
+  mean: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * An event-loop delay monitor that starts on creation: each `read()` gives the delay
+ * seen since the previous one (zeros on the first, or when no sample was taken). Each
+ * reader of lag (`aemp_info`, the metrics endpoint) has its own, so they do not reset
+ * each other's figures.
+ */
+export function lagMonitor(): { read(): EventLoopLag } {
+  const h: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION });
+  h.enable();
   // The histogram records the time between two samples, so an idle loop reads as the
   // resolution itself: the lag is what exceeds it.
   const seconds = (ns: number): number => Math.max(0, ns / 1e9 - LAG_RESOLUTION / 1000);
-  // A histogram that saw no sample yet reports NaN and huge numbers: report zeros.
-  const out = lag.count > 0 ? { mean: seconds(lag.mean), p99: seconds(lag.percentile(99)), max: seconds(lag.max) } : { mean: 0, p99: 0, max: 0 };
-  lag.reset();
-  return out;
+  return {
+    read() {
+      // A histogram that saw no sample yet reports NaN and huge numbers: report zeros.
+      const out = h.count > 0 ? { mean: seconds(h.mean), p99: seconds(h.percentile(99)), max: seconds(h.max) } : { mean: 0, p99: 0, max: 0 };
+      h.reset();
+      return out;
+    },
+  };
+}
+
+/** The monitor of `aemp_info`, started by the first request. */
+let lag: { read(): EventLoopLag } | undefined;
+
+function eventLoopLag(): EventLoopLag {
+  if (lag !== undefined) return lag.read();
+  lag = lagMonitor();
+  return { mean: 0, p99: 0, max: 0 };
 }
 
 /** The live links of this node, with their counters. */
