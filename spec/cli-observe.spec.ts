@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { type BrowserContext, type Locator, type Page, chromium } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type AempProcess, type TempRc, aempOk, startAemp, stopAll, tempRc } from "./cli-helpers.ts";
+import { type AempProcess, type TempRc, aemp, aempOk, startAemp, stopAll, tempRc } from "./cli-helpers.ts";
 import { freePorts, startDbNode, stopDbNodes } from "./db-helpers.ts";
 import { FakePeer, SECRET, type TestNode } from "./net-helpers.ts";
 
@@ -143,6 +143,20 @@ test("observe - prints exactly one line, the URL with its token; requests withou
   assert.is(ok.status, 200);
   const state = (await ok.json()) as { graph: { nodes: { id: string }[] } };
   assert.ok(Array.isArray(state.graph.nodes));
+});
+
+test("observe - a bad --listen or a stray argument is one clear line, exit code 1", async () => {
+  for (const [args, message] of [
+    [["--listen", "nope"], /^aemp observe: --listen must be HOST:PORT \(port 0 for a free one\), received "nope"$/],
+    [["--listen", "127.0.0.1:70000"], /--listen must be HOST:PORT/],
+    [["now"], /^aemp observe: observe takes no arguments, received "now"/],
+  ] as const) {
+    const r = await aemp(rc, ["observe", ...args]);
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.stdout, "");
+    assert.match(r.stderr.trimEnd(), message);
+    assert.is(r.stderr.trimEnd().split("\n").length, 1);
+  }
 });
 
 pageTest("observe - the page draws the four nodes (the seed marked global) and their links, with message rates", async (p) => {
