@@ -145,9 +145,11 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
   async poll(c) {
     const { targets, interval } = c as unknown as { targets: string[]; interval: number };
     clearInterval(poller);
-    poller = setInterval(() => {
-      for (const t of targets) cal(`${t}#`, "aemp_info", () => {}, interval);
-    }, interval * 1000);
+    const ask = (): void => {
+      for (const t of targets) cal(`${t}#`, "aemp_info", () => {}, Math.max(interval, 1));
+    };
+    ask();
+    poller = setInterval(ask, interval * 1000);
     return {};
   },
   async unpoll() {
