@@ -11,8 +11,8 @@
  * is run only if it names a registered init function (Perl would call any function).
  */
 import { error as logError, warn } from "../log.ts";
-import { NODE } from "./ids.ts";
-import { kil, monitorLocal, snd } from "./ports.ts";
+import { NODE, portIsLocal } from "./ids.ts";
+import { deliverLocal, kil, monitorLocal, snd } from "./ports.ts";
 import { currentRouter } from "./remote.ts";
 import { findInit, spawnLocal } from "./spawn.ts";
 
@@ -69,7 +69,12 @@ registerNodeRequest("kil1", (_from, name: unknown, ...reason: unknown[]) => {
 });
 
 registerNodeRequest("snd", (_from, ...msg: unknown[]) => {
-  if (typeof msg[0] === "string" && msg[0].includes("#")) snd(msg[0], ...msg.slice(1));
+  const [target] = msg;
+  if (typeof target !== "string" || !target.includes("#")) return;
+  // Relayed by another node: for a local port it enters as any remote message does
+  // (a port's schema checks it); elsewhere it goes on as a send from here.
+  if (portIsLocal(target)) deliverLocal(target, msg.slice(1));
+  else snd(target, ...msg.slice(1));
 });
 
 registerNodeRequest("can", (_from, tag: unknown, ...replyTo: unknown[]) => {

@@ -22,12 +22,10 @@ import { PortContextError, PortKilledError, argumentError } from "../errors.ts";
 import { error as logError, isTracing, trace } from "../log.ts";
 import { NODE, nextPortName, nodeOf } from "./ids.ts";
 import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
+import { type InferMessage, type MessageSchema, type PortOptions, Validator, isSchema, schemaOptions } from "./schema.ts";
+import type { Callback, Message, MessageOf, PortId, Receiver, TagOf, TagReceiver, UntypedOnly } from "./types.ts";
 
-/** A message: an array, by convention starting with a string tag. */
-export type Message = unknown[];
-/** A receiver callback; `any` so callbacks can declare the parameter types they expect. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Callback = (...args: any[]) => unknown;
+export type { Callback, Message } from "./types.ts";
 
 /** Marks monitor actions the kernel adds for itself; they do not count as "monitored". */
 const INTERNAL = Symbol("aemp.internal");
@@ -37,6 +35,8 @@ type Action = MonitorAction & { [INTERNAL]?: true };
 const ALIVE = 1;
 /** The port has a `Sink` (an async mailbox) instead of a default callback. */
 const WHOLE = 2;
+/** The port has a schema: messages from other nodes are checked on arrival. */
+const VALIDATED = 4;
 
 /**
  * A whole-message receiver that replaces the default callback: gets each message
@@ -116,17 +116,46 @@ function createPort(id: string): Port {
   return p;
 }
 
+/** Schemas of the ports that have one (state bit VALIDATED); other ports pay nothing. */
+const validators = new WeakMap<Port, Validator>();
+
 /**
  * Creates a local port and returns its ID. With `cb`, `cb` becomes its default
  * receiver (called with the whole message, `SELF()` set to the port). Without one, the
  * port dies with `unhandled_message` when a message arrives that no tag matches.
+ *
+ * Typed: `port<M>()` returns a `PortId<M>` that accepts only the messages `M` (checked
+ * by the compiler, nothing at run time). With a Standard Schema (zod, valibot,
+ * arktype...) as first argument, or `{ schema, onInvalid }`, the message type is the
+ * schema's, and messages from other nodes are validated on arrival: one that fails is
+ * dropped with a warning, or (`onInvalid: "kill"`) kills the port with
+ * `["invalid_message", text]`.
+ *
+ * ```ts
+ * const p = port<["ping", number] | ["stop"]>();
+ * const q = port(z.tuple([z.literal("add"), z.number()]), (_tag, n) => total += n);
+ * ```
  */
-export function port(cb?: Callback): string {
+export function port<S extends MessageSchema>(schema: S | PortOptions<S>, cb?: Receiver<InferMessage<S>>): PortId<InferMessage<S>>;
+export function port(cb?: Callback): string;
+export function port<M extends Message>(cb?: Receiver<M>): PortId<M>;
+export function port(first?: unknown, second?: unknown): string {
+  let cb = first;
+  let validator: MessageSchema | undefined;
+  let onInvalid: PortOptions["onInvalid"];
+  if ((typeof first === "object" && first !== null) || isSchema(first)) {
+    ({ schema: validator, onInvalid } = schemaOptions("port", first));
+    cb = second;
+  }
   if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
   // join() builds a flat string; a template literal would leave a cons-string tree
   // (two extra objects) behind every idle port.
   const p = createPort([NODE(), nextPortName()].join("#"));
-  if (cb !== undefined) p.cb = cb;
+  if (cb !== undefined) p.cb = cb as Callback;
+  if (validator !== undefined) {
+    validators.set(p, new Validator(p.id, validator, onInvalid ?? "drop"));
+    p.state |= VALIDATED;
+  }
   return p.id;
 }
 
@@ -147,7 +176,42 @@ function localTarget(fn: string, portId: unknown): Port | undefined {
  * called with the message minus its tag and win over the default receiver. Returns the
  * port, so `rcv(port(), "ping", ...)` creates and configures in one go. A dead local
  * port is accepted and ignored.
+ *
+ * On a typed port the tags must be tags of its message type and each callback gets the
+ * rest of the message tagged so (`rcv(p, "ping", (n) => ...)`: `n: number`); the
+ * default receiver gets the whole union. Up to four tag/callback pairs per call.
  */
+export function rcv<P extends string>(port: P, cb: Receiver<MessageOf<P>>): P;
+export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>>(port: P, tag: T1, cb?: TagReceiver<MessageOf<P>, T1> | undefined): P;
+export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>>(
+  port: P,
+  tag1: T1,
+  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
+  tag2: T2,
+  cb2?: TagReceiver<MessageOf<P>, T2> | undefined,
+): P;
+export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>, T3 extends TagOf<MessageOf<P>>>(
+  port: P,
+  tag1: T1,
+  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
+  tag2: T2,
+  cb2: TagReceiver<MessageOf<P>, T2> | undefined,
+  tag3: T3,
+  cb3?: TagReceiver<MessageOf<P>, T3> | undefined,
+): P;
+export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>, T3 extends TagOf<MessageOf<P>>, T4 extends TagOf<MessageOf<P>>>(
+  port: P,
+  tag1: T1,
+  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
+  tag2: T2,
+  cb2: TagReceiver<MessageOf<P>, T2> | undefined,
+  tag3: T3,
+  cb3: TagReceiver<MessageOf<P>, T3> | undefined,
+  tag4: T4,
+  cb4?: TagReceiver<MessageOf<P>, T4> | undefined,
+): P;
+/** Untyped ports only: any number of tag/callback pairs. */
+export function rcv<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): P;
 export function rcv(portId: string, ...args: unknown[]): string {
   const p = localTarget("rcv", portId);
   if (args.length === 1 && typeof args[0] === "function") {
@@ -325,9 +389,10 @@ function errorText(err: unknown): string {
 /**
  * Sends a message to a port, local or remote. Never runs the receiver inside `snd`:
  * local messages go through the run queue, in send order. A message for a dead or
- * unknown local port is dropped silently.
+ * unknown local port is dropped silently. To a typed port only its messages compile.
  */
-export function snd(portId: string, ...msg: unknown[]): void {
+export function snd<P extends string>(port: P, ...msg: MessageOf<P>): void;
+export function snd(portId: string, ...msg: Message): void {
   const p = table.get(portId);
   if (p !== undefined) {
     if (isTracing()) trace("SND", portId, msg);
@@ -345,10 +410,30 @@ function sendElsewhere(portId: string, msg: Message): void {
   currentRouter().send(nodeId, portId, msg);
 }
 
-/** Delivers a message that arrived from the network to a local port (by full ID). */
+/**
+ * Delivers a message that arrived from another node to a local port (by full ID). A
+ * port with a schema gets it only if it passes (see schema.ts).
+ */
 export function deliverLocal(portId: string, msg: Message): void {
   const p = table.get(portId);
-  if (p !== undefined) enqueue(p, msg);
+  if (p === undefined) return;
+  if ((p.state & VALIDATED) !== 0) {
+    const checked = admit(p, msg);
+    if (checked === null) return;
+    msg = checked;
+  }
+  enqueue(p, msg);
+}
+
+/** The message as the port's schema outputs it, or null when it failed (dropped or killing). */
+function admit(p: Port, msg: Message): Message | null {
+  const validator = validators.get(p)!;
+  const result = validator.check(msg);
+  if (result.ok) return result.msg;
+  // On the run queue, so what was queued before the bad message is delivered first.
+  if (validator.onInvalid === "kill") defer(() => killPort(p, ["invalid_message", result.text]));
+  else validator.reportDropped(result.text);
+  return null;
 }
 
 // ---- killing ---------------------------------------------------------------------
