@@ -37,6 +37,18 @@ test("schema - a remote message that passes reaches the receiver; one that fails
   kil(id);
 });
 
+test("schema - for a union of tagged tuples (zod, valibot) the warning says what was wrong in the alternative whose tag matched", async () => {
+  using log = captureLog();
+  const zodUnion = recording(z.union([z.tuple([z.literal("open"), z.string()]), z.tuple([z.literal("data"), z.string(), z.union([z.string(), z.instanceof(Uint8Array)])])]));
+  const valibotUnion = recording(v.union([v.tuple([v.literal("open"), v.string()]), v.tuple([v.literal("data"), v.string(), v.union([v.string(), v.instance(Uint8Array)])])]));
+  deliverLocal(zodUnion.id, ["data", "src", 5]);
+  deliverLocal(valibotUnion.id, ["data", "src", 5]);
+  assert.match((await log.until(zodUnion.id)).text, /expected string, received number \(at 2\)$/);
+  assert.match((await log.until(valibotUnion.id)).text, /Expected string but received 5 \(at 2\)$/);
+  kil(zodUnion.id);
+  kil(valibotUnion.id);
+});
+
 test("schema - the receiver gets the schema's output (transforms and defaults apply to remote messages)", async () => {
   const { id, got } = recording(z.tuple([z.literal("set"), z.coerce.number(), z.string().default("none")]).rest(z.unknown()));
   deliverLocal(id, ["set", "42", undefined]);

@@ -105,10 +105,41 @@ export class Validator {
   }
 }
 
-function issueText(issue: SchemaIssue | undefined): string {
+type PathKey = PropertyKey | { readonly key: PropertyKey };
+
+function keysOf(path: readonly PathKey[] | undefined): PropertyKey[] {
+  return (path ?? []).map((p) => (typeof p === "object" && p !== null ? p.key : p));
+}
+
+/** Whether an issue is about element 0, the tag: then its alternative was not the one meant. */
+function aboutTag(issue: SchemaIssue, base: readonly PropertyKey[]): boolean {
+  return String([...base, ...keysOf(issue.path)][0]) === "0";
+}
+
+/**
+ * The first issue as text, with its path. A union (the usual schema for a port: one
+ * tuple per tag) fails as one vague issue that holds the issues of each alternative;
+ * then the alternative whose tag matched says what was wrong (with no such alternative,
+ * the first one says the tag is wrong). zod lists them per
+ * alternative, with paths relative to the union (`errors`); valibot in one list, with
+ * paths from the root (`issues`), where the first issue not about the tag is taken.
+ * Standard Schema defines neither, so this is a best effort on top of it.
+ */
+function issueText(issue: SchemaIssue | undefined, base: readonly PropertyKey[] = []): string {
   if (issue === undefined) return "invalid message";
-  const path = (issue.path ?? []).map((p) => String(typeof p === "object" && p !== null ? p.key : p));
-  return path.length === 0 ? issue.message : `${issue.message} (at ${path.join(".")})`;
+  const path = [...base, ...keysOf(issue.path)];
+  const { errors, issues } = issue as { errors?: unknown; issues?: unknown };
+  if (Array.isArray(errors)) {
+    const alternatives = errors.filter((alt): alt is SchemaIssue[] => Array.isArray(alt) && alt.length > 0);
+    const meant = alternatives.find((alt) => !alt.some((i) => aboutTag(i, path))) ?? alternatives[0];
+    if (meant !== undefined) return issueText(meant[0], path);
+  }
+  if (Array.isArray(issues) && issues.length > 0) {
+    const nested = issues as SchemaIssue[];
+    const meant = nested.find((i) => !aboutTag(i, [])) ?? nested[0]!;
+    return issueText(meant, keysOf(meant.path).length === 0 ? path : []);
+  }
+  return path.length === 0 ? issue.message : `${issue.message} (at ${path.map(String).join(".")})`;
 }
 
 /** Whether `value` is a Standard Schema (any vendor, any type: zod, valibot, arktype...). */
