@@ -25,6 +25,13 @@ export type OrTimeout<T, W> = [W] extends [undefined] ? T : T | undefined;
 /** What a predicate returns for "not this message". */
 export type Falsy = false | 0 | "" | null | undefined;
 
+/**
+ * A function a switch-form predicate returns; it is called with the message the
+ * predicate accepted. A method type, so it may declare the narrower message type the
+ * predicate made sure of (`([, , n]: Written) => n`).
+ */
+export type SwitchCase<M> = { bivarianceHack(msg: M): unknown }["bivarianceHack"];
+
 /** The awaited result of the function(s) a switch-form predicate returns. */
 export type SwitchResult<F> = F extends (msg: never) => infer R ? Awaited<R> : never;
 
@@ -58,7 +65,7 @@ export interface Inbox<M extends Message = Message> {
    * }, 5);
    * ```
    */
-  getCond<F extends (msg: M) => unknown, W extends Wait = undefined>(pred: (msg: M) => F | Falsy, wait?: W): Promise<OrTimeout<SwitchResult<F>, W>>;
+  getCond<F extends SwitchCase<M>, W extends Wait = undefined>(pred: (msg: M) => F | Falsy, wait?: W): Promise<OrTimeout<SwitchResult<F>, W>>;
   /** The switch form with its result type named (`getCond<Outcome>(pred, 5)`); may time out. */
   getCond<R>(pred: (msg: M) => ((msg: M) => R) | Falsy, wait?: Wait): Promise<Awaited<R> | undefined>;
   /** The first message for which `pred` is truthy; without `pred`, the next message. */
