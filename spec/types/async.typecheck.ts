@@ -55,6 +55,8 @@ export function typedGetCond(): void {
       return undefined;
     }, 5);
     exactly<number | boolean | undefined>()(more);
+    // A case may declare the message type its predicate made sure of.
+    exactly<string>()(await getCond((m) => m[0] === "data" && (([, , chunk]: Data) => chunk)));
     const asynchronous = await getCond((m) => (m[0] === "close" ? async () => "closed" as const : null));
     exactly<"closed">()(asynchronous);
     // @ts-expect-error the predicate sees the port's messages
