@@ -16,10 +16,14 @@
  * - Remote monitor latency: `kil` on one node to the `mon` callback on the other, with
  *   a clock both processes share; baselines: a one-way `snd` between the same nodes and
  *   a one-way bare TCP line, timed the same way.
+ * - Validation: what a small zod schema (the stream's two messages) costs per message
+ *   from another node: in one process, remote delivery (`deliverLocal`) to a port with
+ *   the schema against one without; and the superjson stream to a counting port with
+ *   the schema against the same stream to one without.
  *
  * Environment: BENCH_NET_N (messages per stream run, default 2,000,000), BENCH_NET_CHUNK
  * (default 1000), BENCH_NET_WINDOW (default 100,000; 0 = no limit), BENCH_NET_K (round trips, default 20,000), BENCH_NET_PROF=DIR (write
- * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|cal|monitor (run
+ * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|cal|monitor|validate (run
  * one part, e.g. to profile it), BENCH_NET_FRAMING=json|superjson (stream with that
  * framing only).
  */
@@ -208,6 +212,18 @@ try {
   ])).map((r) => stats(r.us));
   row("kil -> remote mon callback p50", usText(monLat.p50), usText(bareLat.p50), monLat.p50 / bareLat.p50, `(aemp one-way snd: ${usText(sndLat.p50)})`);
   row("kil -> remote mon callback p99", usText(monLat.p99), usText(bareLat.p99), monLat.p99 / bareLat.p99, `(aemp one-way snd: ${usText(sndLat.p99)})`);
+  }
+
+  // ---- validation ---------------------------------------------------------------------------
+  if (part("validate")) {
+  const inProcess = await recvSuper.call("validation", { n: 1_000_000 });
+  row("remote delivery, port with a small zod schema (ns/msg)", (inProcess.zodNs as number).toFixed(0), (inProcess.plainNs as number).toFixed(0), inProcess.zodNs / inProcess.plainNs, `(validation: +${(inProcess.zodNs - inProcess.plainNs).toFixed(0)} ns per message)`);
+  const plain = (await recvSuper.call("counter")).port as string;
+  const validated = (await recvSuper.call("counter", { validated: true })).port as string;
+  const plainRun = await stream((n) => sender.call("stream", { to: plain, n, chunk: CHUNK, window: WINDOW }));
+  const zodRun = await stream((n) => sender.call("stream", { to: validated, n, chunk: CHUNK, window: WINDOW }));
+  row("stream ['m', i] to a port with the zod schema (msgs/s)", fmt(zodRun.rate), fmt(plainRun.rate), zodRun.rate / plainRun.rate, "(superjson; baseline: the same port without a schema)");
+  row("  receiver CPU per message", `${zodRun.receiverNs.toFixed(0)} ns`, `${plainRun.receiverNs.toFixed(0)} ns`, zodRun.receiverNs / plainRun.receiverNs, `(+${(zodRun.receiverNs - plainRun.receiverNs).toFixed(0)} ns per message)`);
   }
 
 } finally {
