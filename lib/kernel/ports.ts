@@ -23,7 +23,7 @@ import { error as logError, isTracing, trace } from "../log.ts";
 import { NODE, nextPortName, nodeOf } from "./ids.ts";
 import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
 import { type InferMessage, type MessageSchema, type PortOptions, Validator, isSchema, schemaOptions } from "./schema.ts";
-import type { Callback, Message, MessageOf, PortId, Receiver, TagOf, TagReceiver, UntypedOnly } from "./types.ts";
+import type { Callback, Message, MessageOf, PortId, PortTag, Receiver, TagCallback, UntypedOnly } from "./types.ts";
 
 export type { Callback, Message } from "./types.ts";
 
@@ -182,33 +182,27 @@ function localTarget(fn: string, portId: unknown): Port | undefined {
  * default receiver gets the whole union. Up to four tag/callback pairs per call.
  */
 export function rcv<P extends string>(port: P, cb: Receiver<MessageOf<P>>): P;
-export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>>(port: P, tag: T1, cb?: TagReceiver<MessageOf<P>, T1> | undefined): P;
-export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>>(
+export function rcv<P extends string, A extends PortTag<P>>(port: P, tag: A, cb?: TagCallback<P, A>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>>(port: P, tagA: A, cbA: TagCallback<P, A>, tagB: B, cbB?: TagCallback<P, B>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>>(
   port: P,
-  tag1: T1,
-  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
-  tag2: T2,
-  cb2?: TagReceiver<MessageOf<P>, T2> | undefined,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC?: TagCallback<P, C>,
 ): P;
-export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>, T3 extends TagOf<MessageOf<P>>>(
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>, D extends PortTag<P>>(
   port: P,
-  tag1: T1,
-  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
-  tag2: T2,
-  cb2: TagReceiver<MessageOf<P>, T2> | undefined,
-  tag3: T3,
-  cb3?: TagReceiver<MessageOf<P>, T3> | undefined,
-): P;
-export function rcv<P extends string, T1 extends TagOf<MessageOf<P>>, T2 extends TagOf<MessageOf<P>>, T3 extends TagOf<MessageOf<P>>, T4 extends TagOf<MessageOf<P>>>(
-  port: P,
-  tag1: T1,
-  cb1: TagReceiver<MessageOf<P>, T1> | undefined,
-  tag2: T2,
-  cb2: TagReceiver<MessageOf<P>, T2> | undefined,
-  tag3: T3,
-  cb3: TagReceiver<MessageOf<P>, T3> | undefined,
-  tag4: T4,
-  cb4?: TagReceiver<MessageOf<P>, T4> | undefined,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC: TagCallback<P, C>,
+  tagD: D,
+  cbD?: TagCallback<P, D>,
 ): P;
 /** Untyped ports only: any number of tag/callback pairs. */
 export function rcv<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): P;

@@ -92,6 +92,12 @@ export type Receiver<M extends Message> = IsUntyped<M> extends true ? Callback :
 /** A tag receiver: the message without its tag. */
 export type TagReceiver<M extends Message, T> = IsUntyped<M> extends true ? Callback : (...rest: RestOf<M, T>) => void;
 
+/** The tags of the port `P` (any string for an untyped port). */
+export type PortTag<P> = TagOf<MessageOf<P>>;
+
+/** `rcv`'s callback for tag `T` of port `P`, or undefined to remove it. */
+export type TagCallback<P, T> = TagReceiver<MessageOf<P>, T> | undefined;
+
 /**
  * The kill reasons aemp itself uses (see the README), plus `Own`: by default any other
  * non-empty reason, which is what `kil(port, ...reason)` may send. Give your own reasons
