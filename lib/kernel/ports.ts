@@ -139,23 +139,29 @@ const validators = new WeakMap<Port, Validator>();
 export function port<S extends MessageSchema>(schema: S | PortOptions<S>, cb?: Receiver<InferMessage<S>>): PortId<InferMessage<S>>;
 export function port(cb?: Callback): string;
 export function port<M extends Message>(cb?: Receiver<M>): PortId<M>;
-export function port(first?: unknown, second?: unknown): string {
-  let cb = first;
-  let validator: MessageSchema | undefined;
-  let onInvalid: PortOptions["onInvalid"];
-  if ((typeof first === "object" && first !== null) || isSchema(first)) {
-    ({ schema: validator, onInvalid } = schemaOptions("port", first));
-    cb = second;
-  }
-  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+export function port(cb?: unknown, second?: unknown): string {
+  // A callable schema (arktype's) is a function too: it has "~standard".
+  if (cb !== undefined && (typeof cb !== "function" || second !== undefined || "~standard" in cb)) return validatedPort(cb, second);
+  const p = newPort();
+  if (cb !== undefined) p.cb = cb as Callback;
+  return p.id;
+}
+
+function newPort(): Port {
   // join() builds a flat string; a template literal would leave a cons-string tree
   // (two extra objects) behind every idle port.
-  const p = createPort([NODE(), nextPortName()].join("#"));
+  return createPort([NODE(), nextPortName()].join("#"));
+}
+
+/** `port(schema | options, cb?)`, kept apart so that plain `port(cb)` stays small. */
+function validatedPort(first: unknown, cb: unknown): string {
+  if ((typeof first !== "object" || first === null) && !isSchema(first)) throw argumentError("port", "cb", "a function or undefined", first);
+  const { schema, onInvalid } = schemaOptions("port", first);
+  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+  const p = newPort();
   if (cb !== undefined) p.cb = cb as Callback;
-  if (validator !== undefined) {
-    validators.set(p, new Validator(p.id, validator, onInvalid ?? "drop"));
-    p.state |= VALIDATED;
-  }
+  validators.set(p, new Validator(p.id, schema, onInvalid));
+  p.state |= VALIDATED;
   return p.id;
 }
 
