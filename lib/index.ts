@@ -17,7 +17,7 @@ export {
   ServiceError,
   UnknownInitError,
 } from "./errors.ts";
-export { type LogRecord, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
+export { type Level, type LevelName, type LogRecord, type Logger, log, logger, logLevel, onLog, recentLogs, setLogLevel, setTracing } from "./log.ts";
 export * from "./async/index.ts";
 export { type ConfigureOptions, type ConfigureResult, configure, shutdown } from "./config/configure.ts";
 export { registerService } from "./config/services.ts";

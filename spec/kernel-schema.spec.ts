@@ -20,19 +20,22 @@ function recording(options: MessageSchema | PortOptions): { id: string; got: Mes
   return { id, got };
 }
 
+/** The node the messages handed to deliverLocal here stand for coming from. */
+const PEER = "spec-peer/1";
+
 const add = z.tuple([z.literal("add"), z.number()]);
 
 test("schema - a remote message that passes reaches the receiver; one that fails is dropped with a warning naming the port and the first issue", async () => {
   using log = captureLog();
   const { id, got } = recording(add);
-  deliverLocal(id, ["add", 1]);
-  deliverLocal(id, ["add", "two"]);
-  deliverLocal(id, ["add", 3]);
+  deliverLocal(id, ["add", 1], PEER);
+  deliverLocal(id, ["add", "two"], PEER);
+  deliverLocal(id, ["add", 3], PEER);
   await flushRunQueue();
   assert.equal(got, [["add", 1], ["add", 3]]);
   const warning = await log.until("dropped a message");
-  assert.is(warning.level, 4);
-  assert.ok(warning.text.includes(id), warning.text);
+  assert.is(warning.level, 5);
+  assert.ok(warning.text.includes(`from ${PEER} for port ${id}`), warning.text);
   assert.match(warning.text, /expected number.*\(at 1\)/i);
   kil(id);
 });
@@ -41,8 +44,8 @@ test("schema - for a union of tagged tuples (zod, valibot) the warning says what
   using log = captureLog();
   const zodUnion = recording(z.union([z.tuple([z.literal("open"), z.string()]), z.tuple([z.literal("data"), z.string(), z.union([z.string(), z.instanceof(Uint8Array)])])]));
   const valibotUnion = recording(v.union([v.tuple([v.literal("open"), v.string()]), v.tuple([v.literal("data"), v.string(), v.union([v.string(), v.instance(Uint8Array)])])]));
-  deliverLocal(zodUnion.id, ["data", "src", 5]);
-  deliverLocal(valibotUnion.id, ["data", "src", 5]);
+  deliverLocal(zodUnion.id, ["data", "src", 5], PEER);
+  deliverLocal(valibotUnion.id, ["data", "src", 5], PEER);
   assert.match((await log.until(zodUnion.id)).text, /expected string, received number \(at 2\)$/);
   assert.match((await log.until(valibotUnion.id)).text, /Expected string but received 5 \(at 2\)$/);
   kil(zodUnion.id);
@@ -51,7 +54,7 @@ test("schema - for a union of tagged tuples (zod, valibot) the warning says what
 
 test("schema - the receiver gets the schema's output (transforms and defaults apply to remote messages)", async () => {
   const { id, got } = recording(z.tuple([z.literal("set"), z.coerce.number(), z.string().default("none")]).rest(z.unknown()));
-  deliverLocal(id, ["set", "42", undefined]);
+  deliverLocal(id, ["set", "42", undefined], PEER);
   await flushRunQueue();
   assert.equal(got, [["set", 42, "none"]]);
   kil(id);
@@ -69,9 +72,9 @@ test("schema - onInvalid kill: what was queued before the bad message is deliver
   const { id, got } = recording({ schema: v.tuple([v.literal("add"), v.number()]), onInvalid: "kill" });
   const death = portDeath(id);
   snd(id, "add", 1);
-  deliverLocal(id, ["add", 2]);
-  deliverLocal(id, ["sub", 3]);
-  deliverLocal(id, ["add", 4]);
+  deliverLocal(id, ["add", 2], PEER);
+  deliverLocal(id, ["sub", 3], PEER);
+  deliverLocal(id, ["add", 4], PEER);
   const reason = await death;
   assert.equal(got, [["add", 1], ["add", 2]]);
   assert.is(reason[0], "invalid_message");
@@ -88,8 +91,8 @@ test("schema - a schema whose validate returns a promise fails every remote mess
   try {
     const zodAsync = recording(z.tuple([z.literal("x")]).refine(async () => true));
     const rejecting = recording({ "~standard": { version: 1, vendor: "spec", validate: () => Promise.reject(new Error("async failure")) } });
-    deliverLocal(zodAsync.id, ["x"]);
-    deliverLocal(rejecting.id, ["x"]);
+    deliverLocal(zodAsync.id, ["x"], PEER);
+    deliverLocal(rejecting.id, ["x"], PEER);
     await flushRunQueue();
     assert.equal([zodAsync.got, rejecting.got], [[], []]);
     for (const p of [zodAsync, rejecting]) {
@@ -116,9 +119,9 @@ test("schema - a callable schema is a schema; one that throws, or outputs no arr
   }));
   const scalar = recording(callableSchema(() => ({ value: "ok" })));
   const fine = recording(callableSchema((value) => ({ value })));
-  deliverLocal(throwing.id, ["ok"]);
-  deliverLocal(scalar.id, ["ok"]);
-  deliverLocal(fine.id, ["ok"]);
+  deliverLocal(throwing.id, ["ok"], PEER);
+  deliverLocal(scalar.id, ["ok"], PEER);
+  deliverLocal(fine.id, ["ok"], PEER);
   await flushRunQueue();
   assert.equal([throwing.got, scalar.got, fine.got], [[], [], [["ok"]]]);
   await log.until((r) => r.text.includes(throwing.id) && r.text.includes("the schema threw: schema bug"));
@@ -129,12 +132,12 @@ test("schema - a callable schema is a schema; one that throws, or outputs no arr
 test("schema - warnings are limited to one a second per port; the next one counts the others", async () => {
   using log = captureLog();
   const { id } = recording(add);
-  for (let i = 0; i < 5; i++) deliverLocal(id, ["bad", i]);
+  for (let i = 0; i < 5; i++) deliverLocal(id, ["bad", i], PEER);
   const mine = () => log.texts().filter((t) => t.includes(id));
   assert.is(mine().length, 1);
   // Keep failing until the second warning comes, a second after the first.
   const counted = log.until((r) => r.text.includes(id) && /and \d+ more since the last warning/.test(r.text), 3000);
-  const timer = setInterval(() => deliverLocal(id, ["bad"]), 100);
+  const timer = setInterval(() => deliverLocal(id, ["bad"], PEER), 100);
   try {
     const more = Number(/and (\d+) more/.exec((await counted).text)?.[1]);
     assert.ok(more >= 4, `counted ${more}`);
@@ -152,12 +155,12 @@ test("schema - an async port with a schema: failing remote messages never reach 
     await get("quit");
     taken.resolve([n]);
   });
-  deliverLocal(p, ["job", "one"]);
-  deliverLocal(p, ["other"]);
+  deliverLocal(p, ["job", "one"], PEER);
+  deliverLocal(p, ["other"], PEER);
   await flushRunQueue();
   assert.is(mailboxOf(p)?.size, 0);
-  deliverLocal(p, ["job", 7]);
-  deliverLocal(p, ["quit"]);
+  deliverLocal(p, ["job", 7], PEER);
+  deliverLocal(p, ["quit"], PEER);
   assert.equal(await waitFor(taken.promise, 2000, "the job"), [7]);
 });
 
@@ -165,7 +168,7 @@ test("schema - a typed port without a schema is a plain port at run time", async
   const seen = deferred<unknown[]>();
   const p: PortId<["n", number]> = port<["n", number]>();
   rcv(p, "n", (n) => seen.resolve([n]));
-  deliverLocal(p, ["n", "anything goes"]);
+  deliverLocal(p, ["n", "anything goes"], PEER);
   assert.equal(await waitFor(seen.promise), ["anything goes"]);
   assert.is(typeof p, "string");
   kil(p);

@@ -53,7 +53,7 @@ test("validate - zod: remote messages that pass arrive in order; one that fails 
   await waitFor(end.promise, 5000, "the last message");
   assert.equal(got, [["job", 1, "a"], ["job", 2, "c"], ["job", 3, "end"]]);
   const warning = await log.until("dropped a message");
-  assert.ok(warning.text.includes(p), warning.text);
+  assert.ok(warning.text.includes(`from ${S.nodeId} for port ${p}`), warning.text);
   assert.match(warning.text, /expected int.*\(at 1\)/i);
   kil(p);
 });

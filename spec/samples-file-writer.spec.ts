@@ -153,8 +153,8 @@ test("server - a message from another node that does not fit its schema kills it
   const server = startFileWriter();
   const died = death(server);
   // deliverLocal is where messages from other nodes enter (the compiler stops local ones).
-  deliverLocal(server, ["write_file", "c", join(dir, "bad-chunk.txt")]);
-  deliverLocal(server, ["data", "c", { not: "a chunk" }]);
+  deliverLocal(server, ["write_file", "c", join(dir, "bad-chunk.txt")], "peer/1");
+  deliverLocal(server, ["data", "c", { not: "a chunk" }], "peer/1");
   assert.equal(await died, ["invalid_message", "Invalid input: expected string, received object (at 2)"]);
 });
 

@@ -35,12 +35,12 @@ export type DbFamily<V = unknown> = Record<string, V>;
  */
 export type DbWatcher<V = unknown> = (family: Readonly<DbFamily<V>>, added: string[], changed: string[], deleted: string[]) => void;
 
-const FAMILY = /^[A-Za-z][A-Za-z0-9_:]*$/;
-
+/**
+ * Any non-empty string names a family, as in Perl: `my-app`, `Chat::rooms`, and the
+ * internal `'l` (node addresses) and `'g` (global nodes) can be watched and read too.
+ */
 function checkFamily(fn: string, family: unknown): string {
-  if (typeof family !== "string" || !FAMILY.test(family)) {
-    throw argumentError(fn, "family", "a name like [A-Za-z][A-Za-z0-9_:]* (e.g. \"myapp::workers\")", family);
-  }
+  if (typeof family !== "string" || family === "") throw argumentError(fn, "family", "a non-empty string (e.g. \"myapp::workers\")", family);
   return family;
 }
 

@@ -11,8 +11,8 @@
  * is run only if it names a registered init function (Perl would call any function).
  */
 import { error as logError, warn } from "../log.ts";
-import { NODE, portIsLocal } from "./ids.ts";
-import { deliverLocal, kil, monitorLocal, snd } from "./ports.ts";
+import { NODE } from "./ids.ts";
+import { deliverLocal, isLivePort, kil, monitorLocal, setNodePortHandler, snd } from "./ports.ts";
 import { currentRouter } from "./remote.ts";
 import { findInit, spawnLocal } from "./spawn.ts";
 
@@ -71,13 +71,13 @@ registerNodeRequest("kil1", (_from, name: unknown, ...reason: unknown[]) => {
   if (typeof name === "string") kil(`${NODE()}#${name}`, ...reason);
 });
 
-registerNodeRequest("snd", (_from, ...msg: unknown[]) => {
-  const [target] = msg;
-  if (typeof target !== "string" || !target.includes("#")) return;
-  // Relayed by another node: for a local port it enters as any remote message does
-  // (a port's schema checks it); elsewhere it goes on as a send from here.
-  if (portIsLocal(target)) deliverLocal(target, msg.slice(1));
-  else snd(target, ...msg.slice(1));
+// Relay: `["", "snd", TARGET, ...msg]`. TARGET splits on `#` as a port ID does; without
+// one it is that node's node port (Perl's rule). A local receiver sees the relaying
+// node as SRCNODE().
+registerNodeRequest("snd", (from, target: unknown, ...msg: unknown[]) => {
+  if (typeof target !== "string" || target === "" || target.startsWith("#")) return;
+  if (isLivePort(target)) deliverLocal(target, msg, from);
+  else snd(target, ...msg);
 });
 
 registerNodeRequest("can", (_from, tag: unknown, ...replyTo: unknown[]) => {
@@ -126,6 +126,9 @@ export function handleNodeRequest(from: string, msg: unknown[]): void {
     logError(`node request '${String(tag)}' from ${from} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+// What is sent to our own node port (`snd(NODE(), ...)`) runs here too.
+setNodePortHandler(handleNodeRequest);
 
 /** A peer's link went down: the monitors it had on our ports go with it. */
 export function forgetPeer(nodeId: string): void {

@@ -91,8 +91,8 @@ export class Validator {
     return { ok: true, msg: r.value };
   }
 
-  /** Says that a message was dropped: at most once a second, with a count of the rest. */
-  reportDropped(text: string): void {
+  /** Says that a message from node `from` was dropped: at most once a second, with a count of the rest. */
+  reportDropped(text: string, from: string): void {
     const now = performance.now();
     if (now - this.lastWarning < 1000) {
       this.unreported++;
@@ -101,7 +101,7 @@ export class Validator {
     const more = this.unreported === 0 ? "" : ` (and ${this.unreported} more since the last warning)`;
     this.lastWarning = now;
     this.unreported = 0;
-    warn(`dropped a message from another node for port ${this.portId}: ${text}${more}`);
+    warn(`dropped a message from ${from} for port ${this.portId}: ${text}${more}`);
   }
 }
 

@@ -90,7 +90,8 @@ export function cal<R extends Message = Message, P extends string = string>(
 ): string;
 export function cal<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): string;
 export function cal(target: string, ...args: unknown[]): string {
-  if (typeof target !== "string" || target.indexOf("#") < 0) throw argumentError("cal", "port", "a port ID string (node#name)", target);
+  // A node ID without `#` is that node's node port, as for `snd`.
+  if (typeof target !== "string" || target === "" || target.startsWith("#")) throw argumentError("cal", "port", "a port ID (node#name) or a node ID", target);
   let timeout: unknown;
   if (typeof args[args.length - 1] !== "function") timeout = args.pop();
   const cb = args.pop();

@@ -121,7 +121,7 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
           if (++count === n) done();
         });
         const t0 = performance.now();
-        for (let i = 0; i < n; i++) deliverLocal(p, ["m", i]);
+        for (let i = 0; i < n; i++) deliverLocal(p, ["m", i], "peer");
         await finished;
         best = Math.min(best, ((performance.now() - t0) * 1e6) / n);
         kil(p);
