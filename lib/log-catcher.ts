@@ -2,7 +2,7 @@
  * The log catcher (AnyEvent::MP::LogCatcher): the log records of every node, present
  * and joining later, delivered to one callback, each with the node it came from.
  *
- * `catchLogs(level, cb)` watches the `'l` family of the global database (every node
+ * `catchLogs(level, cb)` watches the `'l` family of the database (every node
  * that joined the network has an entry) and subscribes to each node in it, including
  * nodes that join later; a node that leaves `'l` is dropped. It returns a
  * `LogCatcher`: a guard whose `cancel()` stops everything, plus `nodes()` and
@@ -15,7 +15,9 @@
  *   link to N kills R (and the catcher subscribes again a second later while N is
  *   still in `'l`).
  * - N then sends every log record at or under `level` to R as
- *   `[time, "aemp", level, text]` (time in seconds since the epoch, fractional),
+ *   `[time, context, level, text]` (time in seconds since the epoch, fractional;
+ *   context `"aemp"` for aemp's own records, the logger's for an application's, as
+ *   Perl sends the package name; levels numbered as AnyEvent::Log numbers them),
  *   until R dies: N monitors R, so cancelling the catcher (which kills R) or losing
  *   the catcher's node stops it. Records above N's printed level are built only
  *   while somebody asked for them; a node nobody subscribed to pays nothing.
@@ -24,6 +26,10 @@
  *   or under `level`); with `ready`, it then sends `["aemp_logs_ready"]`, which tells
  *   the catcher that the subscription is live (`settled()` waits for it).
  * - Our own node is subscribed to directly, without a message (unless `self: false`).
+ *
+ * Perl's service `AnyEvent::MP::LogCatcher::catch` exists here too, so the LogCatcher
+ * manual's `aemp run ... services '[["AnyEvent::MP::LogCatcher::catch", 9]]'` starts a
+ * node that prints every node's records up to level 9 on its stderr.
  */
 import type { Guard } from "./kernel/guard.ts";
 import { NODE } from "./kernel/ids.ts";
@@ -31,8 +37,9 @@ import { monitor } from "./kernel/mon.ts";
 import { registerNodeRequest } from "./kernel/node-port.ts";
 import { kil, port, rcv, snd } from "./kernel/ports.ts";
 import { currentRouter } from "./kernel/remote.ts";
-import { globalService } from "./global/current.ts";
-import { debug, onLog, recentLogs, type LogRecord } from "./log.ts";
+import { registerService } from "./config/services.ts";
+import { dbBackend } from "./db/backend.ts";
+import { type Level, type LogRecord, debug, levelNumber, onLog, recentLogs, withContext } from "./log.ts";
 
 /** The node request a catcher sends (Perl's function name). */
 export const LOGCATCHER_CONNECT = "AnyEvent::MP::LogCatcher::connect";
@@ -44,8 +51,10 @@ const RESUBSCRIBE_DELAY = 1;
 export interface CaughtLog {
   /** The node that logged it. */
   node: string;
-  /** 1 fatal ... 4 warn ... 7 info, 8 debug, 9 trace. */
+  /** 1 fatal, 2 alert, 3 critical, 4 error, 5 warn, 6 note, 7 info, 8 debug, 9 trace. */
   level: number;
+  /** Who logged it on that node: "aemp" for aemp itself, else a logger's context (a Perl package name). */
+  context: string;
   /** When it was logged, in seconds since the epoch (the node's clock). */
   time: number;
   text: string;
@@ -90,10 +99,14 @@ function forward(record: LogRecord): void {
   if (forwarding) return;
   forwarding = true;
   try {
-    for (const [to, s] of subscribers) if (record.level <= s.level) snd(to, record.time / 1000, "aemp", record.level, record.text);
+    for (const [to, s] of subscribers) if (record.level <= s.level) sendRecord(to, record);
   } finally {
     forwarding = false;
   }
+}
+
+function sendRecord(to: string, r: LogRecord): void {
+  snd(to, r.time / 1000, r.context, r.level, r.text);
 }
 
 function updateSink(): void {
@@ -113,7 +126,7 @@ function subscribe(to: string, level: number, options: { backlog?: unknown; read
     updateSink();
   });
   subscribers.set(to, { level, stop });
-  if (options.backlog) for (const r of recentLogs(level)) snd(to, r.time / 1000, "aemp", r.level, r.text);
+  if (options.backlog) for (const r of recentLogs(level)) sendRecord(to, r);
   if (options.ready) snd(to, READY);
   updateSink();
   debug(`sending log records up to level ${level} to ${to}`);
@@ -121,9 +134,10 @@ function subscribe(to: string, level: number, options: { backlog?: unknown; read
 
 registerNodeRequest(LOGCATCHER_CONNECT, (_from, _version: unknown, to: unknown, level: unknown, options: unknown) => {
   if (typeof to !== "string" || !to.includes("#")) return;
-  const n = Number(level);
+  // Perl sends a number (AnyEvent::Log's, as ours); a name or a numeric string is read too.
+  const n = typeof level === "number" && Number.isFinite(level) ? Math.max(0, Math.min(9, Math.trunc(level))) : levelNumber(level);
   const opts = options !== null && typeof options === "object" ? (options as Record<string, unknown>) : {};
-  subscribe(to, Number.isFinite(n) ? Math.max(0, Math.min(9, Math.trunc(n))) : 9, opts);
+  subscribe(to, n ?? 9, opts);
 });
 
 /** How many ports receive this node's records (for specs and introspection). */
@@ -141,7 +155,8 @@ interface NodeState {
 }
 
 /**
- * Collects the log records at or under `level` (1..9) of every node in the network,
+ * Collects the log records at or under `level` (1..9 or a name such as `"info"`) of
+ * every node in the network,
  * present and joining later, and calls `cb` with each (see the module comment).
  * Nodes are found in the `'l` family, so a process that never calls `configure` (and
  * so is in no network, and not in `'l` either) catches nothing.
@@ -150,8 +165,9 @@ interface NodeState {
  * using catcher = catchLogs(7, (r) => console.log(`${r.node} <${r.level}> ${r.text}`));
  * ```
  */
-export function catchLogs(level: number, cb: (record: CaughtLog) => void, options: CatchLogsOptions = {}): LogCatcher {
-  if (!Number.isInteger(level) || level < 1 || level > 9) throw new TypeError(`catchLogs: 'level' must be an integer 1..9, received ${String(level)}`);
+export function catchLogs(catchLevel: Level, cb: (record: CaughtLog) => void, options: CatchLogsOptions = {}): LogCatcher {
+  const level = levelNumber(catchLevel) ?? 0;
+  if (level < 1) throw new TypeError(`catchLogs: 'level' must be a level 1..9 or a name (fatal .. trace), received ${JSON.stringify(catchLevel) ?? String(catchLevel)}`);
   if (typeof cb !== "function") throw new TypeError("catchLogs: 'cb' must be a function");
   const includeSelf = options.self ?? true;
   const nodes = new Map<string, NodeState>();
@@ -174,8 +190,8 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
       clearTimeout(existing.retry); // a resubscription was planned: now is as good
     }
     const state: NodeState = { port: "", ready: false, watch: undefined, retry: undefined };
-    const r = port((time: unknown, _ctx: unknown, lvl: unknown, text: unknown) => {
-      cb({ node, level: Number(lvl), time: Number(time), text: String(text), backlog: !state.ready });
+    const r = port((time: unknown, context: unknown, lvl: unknown, text: unknown) => {
+      cb({ node, level: Number(lvl), context: String(context), time: Number(time), text: String(text), backlog: !state.ready });
     });
     rcv(r, READY, () => {
       state.ready = true;
@@ -217,7 +233,8 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
     if (state.port !== "") kil(state.port);
   };
 
-  const unwatch = globalService().watch("'l", (_family, added, _changed, deleted) => {
+  // The database that lists the nodes: the global nodes', or Redis when configured.
+  const unwatch = dbBackend().watch("'l", (_family, added, _changed, deleted) => {
     for (const node of added) start(node, options.backlog ?? false);
     for (const node of deleted) stop(node);
     if (!loaded) {
@@ -253,3 +270,22 @@ export function catchLogs(level: number, cb: (record: CaughtLog) => void, option
     },
   };
 }
+
+// ---- Perl's catch service --------------------------------------------------------------------
+
+let printing: LogCatcher | null = null;
+
+/**
+ * `AnyEvent::MP::LogCatcher::catch(level)`: prints the records of every node up to
+ * `level` on stderr, one line each with the node ID; called again it replaces the
+ * catcher, with no level (or null) it stops, as Perl's does.
+ */
+function catchService(level?: unknown): void {
+  printing?.cancel();
+  printing = null;
+  if (level === undefined || level === null) return;
+  printing = catchLogs(level as Level, (r) => {
+    process.stderr.write(`${new Date(r.time * 1000).toISOString()} [${r.node}] <${r.level}> ${withContext(r.context, r.text)}\n`);
+  }, { self: false });
+}
+registerService(LOGCATCHER_CONNECT.replace(/connect$/, "catch"), catchService);

@@ -18,10 +18,10 @@ test.before.each(() => {
 test.after.each(() => rc.cleanup());
 test.after(() => stopAll());
 
-/** Expects a failure: exit 1 and exactly one line on stderr matching `pattern`. */
-async function fails(args: string[], pattern: RegExp, r?: TempRc): Promise<void> {
+/** Expects a failure: exit `code` (1; 2 for usage errors) and exactly one line on stderr matching `pattern`. */
+async function fails(args: string[], pattern: RegExp, r?: TempRc, code = 1): Promise<void> {
   const res = await aemp(r ?? rc, args);
-  assert.is(res.code, 1, `exit code of aemp ${args.join(" ")}: ${res.stderr}`);
+  assert.is(res.code, code, `exit code of aemp ${args.join(" ")}: ${res.stderr}`);
   assert.is(res.stderr.trimEnd().split("\n").length, 1, `one line: ${res.stderr}`);
   assert.match(res.stderr.trimEnd(), pattern);
 }
@@ -92,6 +92,15 @@ test("cli lists - setseeds/addseed/delseed/delseeds, binds and services the same
   assert.equal(rc.read(), { version: 1 });
 });
 
+test("cli lists - services as [name, args...], as Perl's aemp and the LogCatcher manual write them", async () => {
+  await aempOk(rc, ["setservices", '[["mymod::myfun", 1, 2, 3], "plain::"]', "addservice", '["AnyEvent::MP::LogCatcher::catch", 9]', "addservice", "other"]);
+  assert.equal(rc.read().services, [["mymod::myfun", 1, 2, 3], "plain::", ["AnyEvent::MP::LogCatcher::catch", 9], "other"]);
+  await aempOk(rc, ["delservice", '["mymod::myfun", 1, 2, 3]', "delservice", "other"]);
+  assert.equal(rc.read().services, ["plain::", ["AnyEvent::MP::LogCatcher::catch", 9]]);
+  await fails(["setservices", '[[1, 2]]'], /^aemp setservices: 'services' must be a list of service names or \[name, args\.\.\.\] lists/);
+  await fails(["delservice", '["nope"]'], /^aemp delservice: "\[\\"nope\\"\]" is not among the services/);
+});
+
 test("cli keys - set/del and setKEY/delKEY for the protocol options", async () => {
   await aempOk(rc, [
     "set", "monitor_timeout", "10", "setconnect_interval", "0.5",
@@ -131,16 +140,19 @@ test("cli setparent/delparent/delprofile - parents must exist, no loops, no orph
 test("cli showconfig - the merged configuration and where each value comes from", async () => {
   await aempOk(rc, ["setsecret", "top", "setseeds", "a:1", "profile", "base", "setmonitor_timeout", "5", "profile", "child", "setparent", "base", "setseeds", "b:2"]);
   const text = await aempOk(rc, ["showconfig", "child", "connect_interval", "7"]);
-  assert.match(text, /^# profile 'child': arguments, then the top level, then profile 'base', then profile 'child' of /);
+  assert.match(text, new RegExp(`^# rc file: ${rc.path} \\(\\$AEMP_RC\\)\n# profile 'child': arguments, then the top level, then profile 'base', then profile 'child' of `));
   assert.match(text, /\nseeds +\["b:2"\] +\(profile 'child'\)\n/);
   assert.match(text, /\nmonitor_timeout +5 +\(profile 'base'\)\n/);
-  assert.match(text, /\nsecret +"top" +\(top level\)\n/);
+  assert.match(text, /\nsecret +"<3 characters, hidden: --show-secret shows it>" +\(top level\)\n/);
+  assert.not.ok(text.includes('"top"'), "the secret is masked");
+  assert.match(await aempOk(rc, ["showconfig", "child", "--show-secret"]), /\nsecret +"top" +\(top level\)\n/);
   assert.match(text, /\nconnect_interval +7 +\(argument\)\n/);
   assert.match(text, /\nbinds +\["\*"\] +\(default\)\n/);
   const json = JSON.parse(await aempOk(rc, ["profile", "child", "showconfig", "--json"]));
   assert.is(json.nodeid, "child/");
   assert.equal(json.seeds, ["b:2"]);
   assert.is(json.monitor_timeout, 5);
+  assert.is(json.secret, "<3 characters, hidden: --show-secret shows it>");
   const forced = JSON.parse(await aempOk(rc, ["showconfig", "child", "seeds", "c:3", "force", "1", "--json"]));
   assert.equal(forced.seeds, ["c:3"]);
   // Looking at a profile that does not exist does not create it.
@@ -152,16 +164,17 @@ test("cli showconfig - the merged configuration and where each value comes from"
   assert.is(norc.monitor_timeout, 30);
 });
 
-test("cli errors - one line, exit 1, and a failed chain changes nothing", async () => {
+test("cli errors - one line, exit 1 (2 for usage errors), and a failed chain changes nothing", async () => {
   await aempOk(rc, ["setsecret", "keep"]);
   const before = readFileSync(rc.path, "utf8");
   await fails(["setseeds", "x:1", "setmonitor_timeout", "soon"], /^aemp setmonitor_timeout: 'monitor_timeout' must be a positive number of seconds, received "soon"$/);
   await fails(["addseed", "no-port"], /^aemp addseed: 'seeds' must be a list of host:port seed addresses/);
-  await fails(["setseeds"], /^aemp setseeds: needs an argument: setseeds HOST:PORT,\.\.\. \(aemp help setseeds\)$/);
+  await fails(["setseeds"], /^aemp setseeds: needs an argument: setseeds HOST:PORT,\.\.\. \(aemp help setseeds\)$/, undefined, 2);
   await fails(["delseed", "q:1"], /^aemp delseed: "q:1" is not among the seeds of the top level \(none\)$/);
   await fails(["set", "colour", "red"], /^aemp set: unknown configuration key 'colour'/);
   await fails(["set", "cert", "x"], /aemp setcert FILE/);
-  await fails(["--bogus"], /^aemp: unknown option --bogus/);
+  await fails(["--bogus"], /^aemp: unknown option --bogus \(aemp help lists the commands\)$/, undefined, 2);
+  await fails(["showconfig", "--bogus"], /^aemp showconfig: unknown option --bogus \(aemp help showconfig\)$/, undefined, 2);
   assert.is(readFileSync(rc.path, "utf8"), before);
 });
 
@@ -172,21 +185,17 @@ test("cli errors - a corrupt rc file is named, never replaced by defaults", asyn
   assert.is(readFileSync(rc.path, "utf8"), '{"version":1,"secret":');
 });
 
-test("cli help - overview, one command, unknown commands print help and fail", async () => {
+test("cli help - overview, one command; no command or an unknown one is a one-line usage error (exit 2)", async () => {
   const overview = await aempOk(rc, ["help"]);
   for (const name of ["gensecret", "setcert", "addseed", "setparent", "showconfig", "monitor_timeout", "run [KEY VALUE...]", "snd", "cal", "mon", "nodes", "db", "dbmon", "trace", "ping"]) {
     assert.ok(overview.includes(name), `overview mentions ${name}`);
   }
   assert.ok(overview.includes(rc.path), "names the rc file");
-  assert.is(await aempOk(rc, []), overview);
+  await fails([], /^Usage: aemp subcommand \.\.\. \(aemp help lists the commands\)$/, undefined, 2);
   const one = await aempOk(rc, ["help", "seeds"]);
   assert.match(one, /^Usage: aemp setseeds HOST:PORT,\.\.\.\n\nSet the seeds .*\nAlso spelled: seeds\.\n$/);
-  const unknown = await aemp(rc, ["frobnicate"]);
-  assert.is(unknown.code, 1);
-  assert.match(unknown.stderr, /^aemp: unknown command 'frobnicate'\n\naemp: configure, run/);
-  assert.is(unknown.stdout, "");
-  const bad = await aemp(rc, ["help", "frobnicate"]);
-  assert.is(bad.code, 1);
+  await fails(["frobnicate"], /^aemp: unknown command 'frobnicate' \(aemp help lists the commands\)$/, undefined, 2);
+  await fails(["help", "frobnicate"], /^aemp help: there is no command 'frobnicate'/, undefined, 2);
 });
 
 test.run();

@@ -36,9 +36,9 @@ test.after(async () => {
   rc.cleanup();
 });
 
-async function fails(args: string[], pattern: RegExp, r: TempRc = rc): Promise<string> {
+async function fails(args: string[], pattern: RegExp, r: TempRc = rc, code = 1): Promise<string> {
   const res = await aemp(r, args);
-  assert.is(res.code, 1, `exit code of aemp ${args.join(" ")}: ${res.stdout}${res.stderr}`);
+  assert.is(res.code, code, `exit code of aemp ${args.join(" ")}: ${res.stdout}${res.stderr}`);
   assert.is(res.stderr.trimEnd().split("\n").length, 1, `one line: ${res.stderr}`);
   assert.match(res.stderr.trimEnd(), pattern);
   return res.stderr;
@@ -65,16 +65,38 @@ function recorder(): { port: string; next(): Promise<unknown[]> } {
   };
 }
 
-test("cli snd - strings by default, JSON with --json; returns once delivered", async () => {
+test("cli snd - arguments starting with [ { \" are JSON (as in Perl's aemp), others strings; --json, --raw; returns once delivered", async () => {
   const r = recorder();
   assert.is(await aempOk(rc, ["snd", r.port, "hello", "1", "--x"]), "");
   assert.equal(await r.next(), ["hello", "1", "--x"]);
+  await aempOk(rc, ["snd", r.port, "tag", '"quoted"', "[1,2]", '{"a":[1,null]}', "12", "true"]);
+  assert.equal(await r.next(), ["tag", "quoted", [1, 2], { a: [1, null] }, "12", "true"]);
   await aempOk(rc, ["snd", "--json", r.port, '"hi"', "2", '{"a":[1,null]}']);
   assert.equal(await r.next(), ["hi", 2, { a: [1, null] }]);
+  await aempOk(rc, ["snd", "--raw", r.port, "[1,2]", '"q"']);
+  assert.equal(await r.next(), ["[1,2]", '"q"']);
   kil(r.port);
   await fails(["snd", `${NODE()}#nothing`, "x"], new RegExp(`^aemp snd: there is no port ${escape(NODE())}#nothing \\(the message was dropped\\)$`));
-  await fails(["snd", "--json", r.port, "{bad"], /^aemp snd: --json: "\{bad" is not valid JSON/);
-  await fails(["snd", "not-a-port"], /^aemp snd: 'not-a-port' is not a port ID \(NODE#NAME\)$/);
+  await fails(["snd", "--json", r.port, "{bad"], /^aemp snd: --json: "\{bad" is not valid JSON/, rc, 2);
+  await fails(["snd", r.port, "[1,"], /^aemp snd: "\[1," starts like JSON but is not valid JSON \(--raw sends it as a string\)$/, rc, 2);
+  await fails(["snd", "#x"], /^aemp snd: '#x' is neither a port ID \(NODE#NAME\) nor a node ID \(aemp help snd\)$/, rc, 2);
+  await fails(["snd", "--json", "--raw", r.port], /^aemp snd: --json and --raw cannot be combined$/, rc, 2);
+});
+
+test("cli snd, cal, mon - a node ID addresses its node port (aemp cal mynode time, aemp mon doomed)", async () => {
+  const [t] = JSON.parse(await aempOk(rc, ["cal", seedId, "time"])) as number[];
+  assert.ok(Math.abs(t - Date.now() / 1000) < 5, String(t));
+  assert.equal(JSON.parse(await aempOk(rc, ["cal", seedId, "can", "time"])), ["1"]);
+  assert.is(await aempOk(rc, ["snd", seedId, "devnull"]), "");
+  // A node that goes away: mon prints the transport error and exits 2.
+  await aempOk(rc, ["profile", "doomed", "setbinds", "127.0.0.1:*"]);
+  const doomed = startAemp(rc, ["run", "profile", "doomed", "nodeid", "doomed/%u"]);
+  const [, doomedId] = await doomed.line(/^(\S+) listening on /);
+  const watch = startAemp(rc, ["mon", doomedId]);
+  await watch.line(new RegExp(`^monitoring ${escape(doomedId)}$`), 15_000, "stderr");
+  await doomed.signal("SIGKILL");
+  assert.is(await waitFor(watch.exited, 15_000, "mon to exit"), 2);
+  assert.equal((JSON.parse(watch.stdout) as unknown[]).slice(0, 2), ["transport_error", doomedId]);
 });
 
 test("cli cal - prints the reply as JSON; a timeout or a dying port is an error", async () => {
@@ -86,6 +108,10 @@ test("cli cal - prints the reply as JSON; a timeout or a dying port is an error"
   assert.is(await aempOk(rc, ["cal", "--json", echo, "[1,2]", "{}"]), '["pong",[1,2],{}]\n');
   const silent = port(() => {});
   await fails(["cal", "-t", "0.5", silent, "x"], new RegExp(`^aemp cal: no reply from ${escape(silent)} within 0.5 s$`));
+  // Without -t it gives up after 5 s, as Perl's aemp does.
+  const started = Date.now();
+  await fails(["cal", silent, "x"], new RegExp(`^aemp cal: no reply from ${escape(silent)} within 5 s$`));
+  assert.ok(Date.now() - started < 15_000, "not the old 30 s");
   const dying = rcv(port(), "x", () => kil(dying, "boom", "sorry"));
   await fails(["cal", dying, "x"], new RegExp(`^aemp cal: ${escape(dying)} ended without replying: boom sorry$`));
   kil(echo);
@@ -130,7 +156,7 @@ test("cli db - prints a family as JSON, --keys its keys, internal families too",
   assert.equal(JSON.parse(await aempOk(rc, ["db", "clitest::empty"])), {});
   const l = JSON.parse(await aempOk(rc, ["db", "'l"]));
   assert.equal(l[seedId], [seedAddress]);
-  await fails(["db"], /^aemp db: a FAMILY is missing/);
+  await fails(["db"], /^aemp db: a FAMILY is missing/, rc, 2);
 });
 
 test("cli dbmon - the content, then + added, = changed, - deleted; SIGINT ends it with 0", async () => {

@@ -145,14 +145,14 @@ test("observe - prints exactly one line, the URL with its token; requests withou
   assert.ok(Array.isArray(state.graph.nodes));
 });
 
-test("observe - a bad --listen or a stray argument is one clear line, exit code 1", async () => {
+test("observe - a bad --listen or a stray argument is a usage error: one clear line, exit code 2", async () => {
   for (const [args, message] of [
-    [["--listen", "nope"], /^aemp observe: --listen must be HOST:PORT \(port 0 for a free one\), received "nope"$/],
+    [["--listen", "nope"], /^aemp observe: --listen must be HOST:PORT \(port 0 for a free one\), received "nope" \(aemp help observe\)$/],
     [["--listen", "127.0.0.1:70000"], /--listen must be HOST:PORT/],
     [["now"], /^aemp observe: observe takes no arguments, received "now"/],
   ] as const) {
     const r = await aemp(rc, ["observe", ...args]);
-    assert.is(r.code, 1, r.stderr);
+    assert.is(r.code, 2, r.stderr);
     assert.is(r.stdout, "");
     assert.match(r.stderr.trimEnd(), message);
     assert.is(r.stderr.trimEnd().split("\n").length, 1);
@@ -211,7 +211,7 @@ pageTest("observe - a dbSet on one node is visible on the page within a second",
 
 pageTest("observe - a log line from a node appears in the log view; the level and node filters hide it", async (p) => {
   const text = "observer spec: a warning from gamma";
-  await gamma.call("log", { level: 4, text });
+  await gamma.call("log", { level: "warn", text });
   const line = `#logs li[data-node="${gamma.nodeId}"]`;
   await shows(p.locator(line).filter({ hasText: text }), 5000, "gamma's log line");
   await p.selectOption("#log-node", alpha.nodeId);

@@ -83,19 +83,20 @@ test("configure - the profile chain wins over the arguments, services start in o
       secret: "configure spec",
       profile: {
         base: { binds: [address], seeds: [address], services: ["nothing::"] },
-        child: { parent: "base", nodeid: "child/%u", module_roots: [services], services: ["spec::first", "spec::init", "worker::"] },
+        child: { parent: "base", nodeid: "child/%u", module_roots: [services], services: [["spec::first", 1, "two"], ["spec::init", { three: 3 }], "worker::"] },
       },
     },
     rc,
   );
   const order: string[] = [];
-  registerService("spec::first", async () => {
+  // [name, ...args] entries (Perl's form) pass their arguments.
+  registerService("spec::first", async (...args: unknown[]) => {
     await new Promise((r) => setImmediate(r));
-    order.push("service");
+    order.push(`service ${JSON.stringify(args)}`);
   });
   const spawned = deferred<string>();
-  registerInit("spec::init", () => {
-    order.push("init");
+  registerInit("spec::init", (...args: unknown[]) => {
+    order.push(`init ${JSON.stringify(args)}`);
     spawned.resolve(SELF());
   });
   const result = await configure({ profile: "child", nodeid: "argument/%u", binds: ["127.0.0.1:*"] });
@@ -103,11 +104,11 @@ test("configure - the profile chain wins over the arguments, services start in o
   assert.ok(result.nodeId.startsWith("child/"), result.nodeId);
   assert.is(NODE(), result.nodeId);
   assert.equal(result.addresses, [address]);
-  assert.equal(order[0], "service");
+  assert.equal(order[0], 'service [1,"two"]');
   // The init function runs on the run queue, in its own port.
   const spawnedAs = await waitFor(spawned.promise, 2000, "the spawned service");
   assert.ok(spawnedAs.startsWith(`${NODE()}#`), spawnedAs);
-  assert.equal(order, ["service", "init"]);
+  assert.equal(order, ['service [1,"two"]', 'init [{"three":3}]']);
   // The module service registered its echo port; this node is its own seed, so global.
   const echo = await waitFor(dbFamily("clitest::echo"), 2000, "dbFamily");
   assert.equal(Object.values(echo), ["echo"]);

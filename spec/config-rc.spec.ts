@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { resolveConfig } from "../lib/config/configure.ts";
-import { type RcData, formatRc, profileChain, rcPath, readRc, valueFromArgument, writeRc } from "../lib/config/rc.ts";
+import { type RcData, formatRc, profileChain, rcLocation, rcPath, readRc, valueFromArgument, writeRc } from "../lib/config/rc.ts";
 import { ConfigError } from "../lib/errors.ts";
 import { throwsSync } from "./helpers.ts";
 
@@ -34,18 +34,35 @@ const sample: RcData = {
   },
 };
 
-test("rc - the path is $AEMP_RC, else ~/.aemp.json", () => {
-  const saved = process.env.AEMP_RC;
+test("rc - the path is $AEMP_RC, else ~/.aemp.json, else Perl's file if one exists", () => {
+  const saved = { AEMP_RC: process.env.AEMP_RC, HOME: process.env.HOME, PERL_ANYEVENT_MP_RC: process.env.PERL_ANYEVENT_MP_RC };
+  const home = mkdtempSync(join(dir, "home-"));
   try {
+    process.env.HOME = home;
+    delete process.env.PERL_ANYEVENT_MP_RC;
     process.env.AEMP_RC = "/x/y.json";
-    assert.is(rcPath(), "/x/y.json");
+    assert.equal(rcLocation(), { path: "/x/y.json", source: "$AEMP_RC" });
     process.env.AEMP_RC = "";
-    assert.ok(rcPath().endsWith("/.aemp.json"));
+    assert.is(rcPath(), join(home, ".aemp.json"), "nothing exists: ours (where a new file goes)");
     delete process.env.AEMP_RC;
-    assert.ok(rcPath().endsWith("/.aemp.json"));
+    // A Perl user's file, and no ~/.aemp.json: Perl's is read.
+    writeFileSync(join(home, ".perl-anyevent-mp"), JSON.stringify({ version: 1, secret: "perl secret", profile: { seed: { binds: ["*:4040"] } } }));
+    assert.equal(rcLocation(), { path: join(home, ".perl-anyevent-mp"), source: "~/.perl-anyevent-mp (Perl's; ~/.aemp.json does not exist)" });
+    assert.is(resolveConfig({ profile: "seed" }).values.secret, "perl secret");
+    // $PERL_ANYEVENT_MP_RC wins over ~/.perl-anyevent-mp, when that file exists.
+    const perlEnv = join(home, "perl-rc.json");
+    process.env.PERL_ANYEVENT_MP_RC = perlEnv;
+    assert.is(rcPath(), join(home, ".perl-anyevent-mp"), "$PERL_ANYEVENT_MP_RC names no file yet");
+    writeFileSync(perlEnv, "{}");
+    assert.equal(rcLocation(), { path: perlEnv, source: "$PERL_ANYEVENT_MP_RC (Perl's; ~/.aemp.json does not exist)" });
+    // Our own file, once it exists, wins.
+    writeFileSync(join(home, ".aemp.json"), "{}");
+    assert.equal(rcLocation(), { path: join(home, ".aemp.json"), source: "~/.aemp.json" });
   } finally {
-    if (saved === undefined) delete process.env.AEMP_RC;
-    else process.env.AEMP_RC = saved;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 });
 

@@ -386,7 +386,7 @@ test("mon - a monitor callback that throws does not stop the other monitors, and
   mon(p, () => fired.push("third"));
   kil(p, "x"); // must not throw
   assert.equal(fired, ["first", "third"]);
-  assert.ok(log.texts(3).some((t) => t.includes("bad monitor")), "the exception is logged as an error");
+  assert.ok(log.texts(4).some((t) => t.includes("bad monitor")), "the exception is logged as an error");
 });
 
 test("mon - a throwing monitor does not stop a chain of linked ports", () => {
@@ -549,7 +549,7 @@ test("monGuard - a value that throws while released is logged; the others are st
   );
   kil(p);
   assert.equal(released, ["a", "c"]);
-  assert.ok(log.texts(3).some((t) => t.includes("release failed")));
+  assert.ok(log.texts(4).some((t) => t.includes("release failed")));
 });
 
 test("monGuard - a non-string port throws a TypeError naming 'port'", () => {
@@ -619,7 +619,7 @@ test("portSignal - does not count as monitoring: an abnormal death is still logg
   const p = port();
   portSignal(p);
   kil(p, "unwatched");
-  assert.ok(log.texts(3).some((t) => t.includes(p) && t.includes("unwatched")));
+  assert.ok(log.texts(4).some((t) => t.includes(p) && t.includes("unwatched")));
 });
 
 test("portSignal - a remote port before networking is configured aborts with transport_error", async () => {

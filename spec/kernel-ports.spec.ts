@@ -366,9 +366,9 @@ test("snd - a non-string port throws a TypeError naming 'port'", () => {
   throwsSync(() => snd({} as unknown as string, "x"), { instanceOf: TypeError, message: "'port'" });
 });
 
-test("snd - a string without '#' throws a TypeError naming 'port'", () => {
-  throwsSync(() => snd("nohash", "x"), { instanceOf: TypeError, message: "'port'" });
+test("snd - an empty string or a port ID without a node throws a TypeError naming 'port'", () => {
   throwsSync(() => snd("", "x"), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => snd("#name", "x"), { instanceOf: TypeError, message: "'port'" });
 });
 
 test("snd - two ports ping-ponging 1,000,000 messages neither recurse nor overflow the stack", async () => {
@@ -544,7 +544,7 @@ test("log - an abnormal kill of an unmonitored port is logged as an error", () =
   using log = captureLog();
   const p = port();
   kil(p, "failure_mode", "too hot");
-  const errors = log.records.filter((r) => r.level === 3 && r.text.includes(p));
+  const errors = log.records.filter((r) => r.level === 4 && r.text.includes(p));
   assert.is(errors.length, 1, `expected one error record about ${p}, got ${JSON.stringify(log.records)}`);
   assert.match(errors[0].text, /failure_mode/);
   assert.match(errors[0].text, /too hot/);
@@ -558,7 +558,7 @@ test("log - an exception in an unmonitored port's callback is logged as an error
   snd(p, "x");
   await flushRunQueue();
   assert.not.ok(isLivePort(p));
-  const errors = log.records.filter((r) => r.level <= 3 && r.text.includes(p));
+  const errors = log.records.filter((r) => r.level <= 4 && r.text.includes(p));
   assert.is(errors.length, 1);
   assert.match(errors[0].text, /nobody watches me/);
 });

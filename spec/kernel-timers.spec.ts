@@ -163,7 +163,7 @@ test("after - an exception outside port context is logged, not thrown to the eve
     throw new Error("nobody catches me");
   });
   await waitFor(ran.promise);
-  assert.ok(log.texts(3).some((t) => t.includes("nobody catches me")));
+  assert.ok(log.texts(4).some((t) => t.includes("nobody catches me")));
 });
 
 test("after - a rejected promise outside port context is logged", async () => {
@@ -172,7 +172,7 @@ test("after - a rejected promise outside port context is logged", async () => {
     throw new Error("async nobody");
   });
   const record = await log.until("async nobody");
-  assert.is(record.level, 3);
+  assert.is(record.level, 4);
 });
 
 // ---- cal -------------------------------------------------------------------------------------
@@ -371,7 +371,8 @@ test("cal - bad arguments throw TypeErrors naming them and create no port", () =
   throwsSync(() => calAny(server, "req"), { instanceOf: TypeError, message: "'callback'" });
   throwsSync(() => calAny(server), { instanceOf: TypeError, message: "'callback'" });
   throwsSync(() => calAny(server, "req", 5), { instanceOf: TypeError, message: "'callback'" });
-  throwsSync(() => calAny("nohash", () => {}), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => calAny("", () => {}), { instanceOf: TypeError, message: "'port'" });
+  throwsSync(() => calAny("#name", () => {}), { instanceOf: TypeError, message: "'port'" });
   throwsSync(() => calAny(42, () => {}), { instanceOf: TypeError, message: "'port'" });
   throwsSync(() => calAny(server, "req", () => {}, -1), { instanceOf: TypeError, message: "'timeout'" });
   throwsSync(() => calAny(server, "req", () => {}, NaN), { instanceOf: TypeError, message: "'timeout'" });

@@ -71,7 +71,7 @@ test("logcatcher - nobody listening: a node builds no records beyond its own lev
 });
 
 test("logcatcher - records of three nodes, one joining later, reach one catcher, each with its node", async () => {
-  await a.call("log", { level: 4, text: "early warning from alpha" });
+  await a.call("log", { level: 5, text: "early warning from alpha" });
   const c = collector();
   const catcher = catchLogs(7, c.cb, { backlog: true });
   try {
@@ -80,16 +80,16 @@ test("logcatcher - records of three nodes, one joining later, reach one catcher,
 
     // What alpha printed before we came is its backlog.
     const early = await c.until((r) => r.text === "early warning from alpha", "alpha's backlog");
-    assert.equal([early.node, early.level, early.backlog], [a.nodeId, 4, true]);
+    assert.equal([early.node, early.level, early.context, early.backlog], [a.nodeId, 5, "main", true]);
     assert.ok(Math.abs(early.time - Date.now() / 1000) < 60, "time is in seconds");
 
-    // Above beta's printed level (4) but within the catcher's (7): built and sent.
+    // Above beta's printed level (5, warn) but within the catcher's (7): built and sent.
     assert.is((await b.call("subscribers")).capture, 7);
     await b.call("log", { level: 8, text: "debug from beta" });
-    await b.call("log", { level: 7, text: "info from beta" });
-    await a.call("log", { level: 5, text: "note from alpha" });
+    await b.call("log", { level: 7, text: "info from beta", context: "Beta::Service" });
+    await a.call("log", { level: 6, text: "note from alpha" });
     const info = await c.until((r) => r.text === "info from beta", "beta's info record");
-    assert.equal([info.node, info.level, info.backlog], [b.nodeId, 7, false]);
+    assert.equal([info.node, info.level, info.context, info.backlog], [b.nodeId, 7, "Beta::Service", false]);
     assert.is((await c.until((r) => r.text === "note from alpha", "alpha's note")).node, a.nodeId);
     // Beta's records keep their order: the debug one, had it been sent, came first.
     assert.not.ok(c.records.some((r) => r.text === "debug from beta"), "a record above the catcher's level was sent");
@@ -98,12 +98,12 @@ test("logcatcher - records of three nodes, one joining later, reach one catcher,
     const gamma = await startStreamNode({ seeds: [seed] }, "gamma");
     await directory((f) => gamma.nodeId in f, "gamma in 'l");
     assert.equal(await catcher.settled(5), []);
-    await gamma.call("log", { level: 3, text: "error from gamma" });
+    await gamma.call("log", { level: 4, text: "error from gamma" });
     const late = await c.until((r) => r.text === "error from gamma", "gamma's record");
-    assert.equal([late.node, late.level, late.backlog], [gamma.nodeId, 3, false]);
+    assert.equal([late.node, late.level, late.backlog], [gamma.nodeId, 4, false]);
 
     // Our own records, with our node ID.
-    log(5, "note from the catcher's node");
+    log("note", "note from the catcher's node");
     assert.is((await c.until((r) => r.text === "note from the catcher's node", "our own record")).node, NODE());
 
     // A node that goes away is dropped.
@@ -121,7 +121,7 @@ test("logcatcher - records of three nodes, one joining later, reach one catcher,
   }
   assert.is(logCaptureLevel(), 0);
   const count = c.records.length;
-  await a.call("log", { level: 3, text: "nobody hears this" });
+  await a.call("log", { level: 4, text: "nobody hears this" });
   await roundTrip(a.nodeId);
   assert.is(c.records.length, count);
 });

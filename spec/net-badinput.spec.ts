@@ -52,7 +52,7 @@ async function stillServes(): Promise<void> {
 
 /** The log line about `text` for a link from the fake peer. */
 function refusal(text: string): Promise<string> {
-  return log.until((r) => r.level <= 4 && r.text.includes(text), 2000).then((r) => r.text);
+  return log.until((r) => r.level <= 5 && r.text.includes(text), 2000).then((r) => r.text);
 }
 
 test.before(async () => {
@@ -76,6 +76,20 @@ test.after(async () => {
 
 test("good peer - a valid handshake, a request answered, a message delivered", async () => {
   await stillServes();
+});
+
+test("keepalive - Perl's empty packet [] (sent by nodes without listeners) is ignored, nothing logged", async () => {
+  const peer = await goodPeer();
+  try {
+    const count = log.records.length;
+    await peer.sendPacket([]);
+    await peer.sendPacket([]);
+    const [, , time] = await peer.ping(); // answered after both: they were read
+    assert.is(typeof time, "number");
+    assert.equal(log.records.slice(count).map((r) => r.text), []);
+  } finally {
+    peer.close();
+  }
 });
 
 test("wrong secret - refused with a clear log line; another link works meanwhile", async () => {
@@ -263,7 +277,7 @@ test("unknown port - a packet for a port that does not exist is dropped silently
     const [, , time] = await peer.ping();
     assert.is(typeof time, "number");
     // Nothing above warning level about the missing port.
-    assert.not.ok(log.records.slice(count).some((r) => r.level <= 3), log.texts().join("\n"));
+    assert.not.ok(log.records.slice(count).some((r) => r.level <= 4), log.texts().join("\n"));
   } finally {
     peer.close();
   }

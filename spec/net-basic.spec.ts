@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   NODE,
+  SRCNODE,
   cal,
   configure,
   kil,
@@ -90,6 +91,26 @@ test("snd - the other node's message arrives at our port", async () => {
   assert.equal(await box.next(), ["from seed", [1, 2]]);
 });
 
+test("SRCNODE - a receiver of the other node's message sees that node; a local message our own", async () => {
+  const seen = deferred<string[]>();
+  const from: string[] = [];
+  const p = port(() => {
+    from.push(SRCNODE());
+    if (from.length === 2) seen.resolve(from);
+  });
+  await S.call("snd", { to: p, msg: ["remote"] });
+  await waitFor(() => new Promise<void>((r) => setImmediate(r)));
+  snd(p, "local");
+  assert.equal(await waitFor(seen.promise, 3000, "both messages"), [S.nodeId, NODE()]);
+});
+
+test("snd - a node ID without '#' is that node's node port (a time request answers)", async () => {
+  const reply = deferred<unknown[]>();
+  cal(S.nodeId, "time", (...r: unknown[]) => reply.resolve(r), 3);
+  const [t] = await waitFor(reply.promise, 3000, "the seed's time");
+  assert.ok(Math.abs((t as number) - Date.now() / 1000) < 5);
+});
+
 test("snd - 100,000 messages from us arrive at the other node in order", async () => {
   const counter = await S.port("counter");
   for (let i = 0; i < 100_000; i++) snd(counter, "n", i);
@@ -161,7 +182,7 @@ test("spawn - an init throwing kills the spawned port with a die reason", async 
 test("spawn - an unregistered init name: the spawned port dies with a die reason", async () => {
   const p = spawn(S.nodeId, "No::Such::init", 1);
   assert.equal(await portDeath(p, 3000), ["die", "no init function registered as 'No::Such::init'"]);
-  await S.event((e) => e.ev === "log" && e.level === 4 && e.text.includes("unregistered init function 'No::Such::init'"), 2000, "the warning");
+  await S.event((e) => e.ev === "log" && e.level === 5 && e.text.includes("unregistered init function 'No::Such::init'"), 2000, "the warning");
 });
 
 // ---- mon and kil -------------------------------------------------------------------
@@ -236,6 +257,14 @@ test("sndOn - the other node sends the message for us", async () => {
   const p = await S.port("record");
   sndOn(S.nodeId, p, "local there");
   assert.equal(await S.message(p, "local there"), ["local there"]);
+});
+
+test("sndOn - a relay to a bare node ID reaches that node's node port (as Perl relays 'time' back to itself)", async () => {
+  const box = inbox();
+  sndOn(S.nodeId, NODE(), "time", box.id, "relay-np");
+  const [tag, t] = await box.next();
+  assert.is(tag, "relay-np");
+  assert.ok(Math.abs((t as number) - Date.now() / 1000) < 5);
 });
 
 // ---- node state ---------------------------------------------------------------------
@@ -316,6 +345,16 @@ test("json framing - towards a node reading only json, values degrade as JSON do
   assert.ok(back[1] instanceof Date);
 });
 
+test("cbor framing - towards a node reading cbor first (as Perl does): big integers exact, bytes as byte strings", async () => {
+  const C = await startNode({ framing_format: ["cbor", "json"], seeds: [S.addresses[0]] }, { name: "cbor" });
+  await C.joined(S);
+  const rec = await C.port("record");
+  const when = new Date("2024-02-29T12:34:56.789Z");
+  snd(rec, "types", 2 ** 40, -(2 ** 40), 2n ** 64n - 1n, 1.5, "s\u00e4tt\u263a", new Uint8Array([0xe4, 0x00]), when, new Map([["a", 1]]), new Set([1]), null, "12", 12);
+  // What a cbor reader gets: a byte string reads one char per byte, a Date as JSON gives it.
+  assert.equal(await C.message(rec, "types", 5000), ["types", 2 ** 40, -(2 ** 40), 2n ** 64n - 1n, 1.5, "s\u00e4tt\u263a", "\u00e4\u0000", when.toISOString(), { a: 1 }, [1], null, "12", 12]);
+});
+
 test("json framing - a message JSON cannot carry (BigInt) is dropped with an error, the link lives on", async () => {
   const J = await startNode({ framing_format: ["json"], seeds: [S.addresses[0]] }, { name: "json2" });
   await J.joined(S);
@@ -329,7 +368,7 @@ test("json framing - a message JSON cannot carry (BigInt) is dropped with an err
   snd(rec, "big", 2n);
   snd(rec, "after");
   assert.equal(await J.message(rec, "after"), ["after"]);
-  const drops = log.texts(3).filter((t) => /^dropped a message for json2\/.*cannot be encoded in json framing/.test(t));
+  const drops = log.texts(4).filter((t) => /^dropped a message for json2\/.*cannot be encoded in json framing/.test(t));
   assert.is(drops.length, 2, log.texts().join("\n"));
   assert.not.ok(J.events.some((e) => e.ev === "msg" && e.msg[0] === "big"));
   assert.is(nodeIsUp(J.nodeId), true);

@@ -106,7 +106,7 @@ test("another secret - monitors fire with authentication failure/shared secret m
     snd(rec, "let me in");
     assert.equal(await death(rec), ["transport_error", W.nodeId, "authentication failure/shared secret mismatch"]);
     // W saw the same failure from its side and logged it.
-    await W.event((e) => e.ev === "log" && e.level <= 4 && e.text.includes("authentication failure/shared secret mismatch"), 2000, "W's warning");
+    await W.event((e) => e.ev === "log" && e.level <= 5 && e.text.includes("authentication failure/shared secret mismatch"), 2000, "W's warning");
     assert.not.ok(W.events.some((e) => e.ev === "msg"));
   } finally {
     fake.close();

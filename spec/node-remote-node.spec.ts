@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Link } from "../lib/transport/connection.ts";
 import { type NodeHost, RemoteNode } from "../lib/node/remote-node.ts";
+import { setTracing } from "../lib/log.ts";
 import { captureLog } from "./helpers.ts";
 
 interface Host extends NodeHost {
@@ -128,7 +129,27 @@ test("remote node - a monitor callback that throws does not stop the others", ()
   using log = captureLog();
   n.fail("x");
   assert.equal(fired, ["second"]);
-  assert.equal(log.texts(3), ["monitor action threw (monitor callbacks must not throw): bad monitor"]);
+  assert.equal(log.texts(4), ["monitor action threw (monitor callbacks must not throw): bad monitor"]);
+});
+
+test("remote node - AEMP_TRACE: every packet for the node, queued or sent, as SND node <- [portname, ...]", () => {
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => {
+    lines.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  setTracing(true);
+  try {
+    const n = new RemoteNode("peer/t", host());
+    n.send(["p", "queued", 1]);
+    n.attach(link());
+    n.send(["", "mon1", "q"]);
+  } finally {
+    setTracing(false);
+    process.stderr.write = write;
+  }
+  assert.equal(lines.filter((l) => l.startsWith("SND")), ['SND peer/t <- ["p","queued",1]\n', 'SND peer/t <- ["","mon1","q"]\n']);
 });
 
 test.run();

@@ -64,17 +64,17 @@ function protocolError(fn: () => void, code: string): void {
   assert.unreachable(`expected a ProtocolError ${code}`);
 }
 
-test("names - superjson is preferred, json always there", () => {
-  assert.equal([...FRAMINGS_WE_READ], ["superjson", "json"]);
-  assert.equal([...FRAMINGS_WE_WRITE], ["superjson", "json"]);
+test("names - superjson is preferred, then cbor (Perl's first choice), json always there", () => {
+  assert.equal([...FRAMINGS_WE_READ], ["superjson", "cbor", "json"]);
+  assert.equal([...FRAMINGS_WE_WRITE], ["superjson", "cbor", "json"]);
   assert.ok(isFramingName("json"));
   assert.ok(isFramingName("superjson"));
-  assert.not.ok(isFramingName("cbor"));
+  assert.ok(isFramingName("cbor"));
   assert.not.ok(isFramingName("storable"));
 });
 
 test("names - an unknown framing is an argument error", () => {
-  assert.throws(() => createDecoder("cbor", { push() {} }), (e: unknown) => e instanceof TypeError && /createDecoder: 'name'/.test(e.message));
+  assert.throws(() => createDecoder("storable", { push() {} }), (e: unknown) => e instanceof TypeError && /createDecoder: 'name'/.test(e.message));
   assert.throws(() => encodePacket("storable", ["a"]), (e: unknown) => e instanceof TypeError && /encodePacket: 'name'/.test(e.message));
 });
 

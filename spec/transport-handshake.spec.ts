@@ -251,7 +251,7 @@ test("greeting - our standard extras", () => {
   const line = buildGreeting({
     nodeId: "ts/1", auths: DEFAULT_AUTH_ACCEPT, framings: FRAMINGS_WE_READ, extras: greetingExtras({ peeraddr: "10.0.0.1:1" }),
   });
-  assert.is(line, `aemp;1;ts/1;tls_sha3_512,hmac_sha3_512,tls_anon,cleartext;superjson,json;mproto=1;gproto=1;provider=${PROVIDER};peeraddr=10.0.0.1:1`);
+  assert.is(line, `aemp;1;ts/1;tls_sha3_512,hmac_sha3_512,tls_anon,cleartext;superjson,cbor,json;mproto=1;gproto=1;provider=${PROVIDER};peeraddr=10.0.0.1:1`);
 });
 
 test("greeting - another protocol name can be built and expected", () => {
@@ -393,13 +393,15 @@ test("choose auth - tls methods need TLS; none in common fails with the peer's l
 });
 
 test("choose framing - the first of the peer's that we write", () => {
-  assert.is(chooseFraming(["cbor", "json", "storable"], FRAMINGS_WE_WRITE), "json");
+  // A Perl peer's default offer: we write it cbor, its first choice.
+  assert.is(chooseFraming(["cbor", "json", "storable"], FRAMINGS_WE_WRITE), "cbor");
+  assert.is(chooseFraming(["superjson", "cbor", "json"], FRAMINGS_WE_WRITE), "superjson");
   assert.is(chooseFraming(["superjson", "json"], FRAMINGS_WE_WRITE), "superjson");
   assert.is(chooseFraming(["json", "superjson"], FRAMINGS_WE_WRITE), "json");
   protocolError(
-    () => chooseFraming(["cbor", "storable"], FRAMINGS_WE_WRITE),
+    () => chooseFraming(["storable", "yaml"], FRAMINGS_WE_WRITE),
     "ERR_NO_COMMON_FRAMING",
-    "cbor,storable: no common framing method supported",
+    "storable,yaml: no common framing method supported",
   );
 });
 
@@ -642,10 +644,18 @@ test("handshake - two of our nodes agree on superjson", () => {
   ]);
 });
 
-test("handshake - a json-only peer (like Perl) gets json both ways", () => {
+test("handshake - a Perl peer (cbor,json,storable) gets cbor both ways", () => {
   const results = handshake(
     { nodeId: "a", secret: "k", framings: FRAMINGS_WE_READ },
-    { nodeId: "b", secret: "k", framings: ["cbor", "json"] },
+    { nodeId: "b", secret: "k", framings: ["cbor", "json", "storable"] },
+  );
+  assert.equal(results, [{ method: "hmac_sha3_512", framing: "cbor" }, { method: "hmac_sha3_512", framing: "cbor" }]);
+});
+
+test("handshake - a json-only peer gets json both ways", () => {
+  const results = handshake(
+    { nodeId: "a", secret: "k", framings: FRAMINGS_WE_READ },
+    { nodeId: "b", secret: "k", framings: ["json"] },
   );
   assert.equal(results, [{ method: "hmac_sha3_512", framing: "json" }, { method: "hmac_sha3_512", framing: "json" }]);
 });

@@ -15,6 +15,10 @@
  * - A new message is first offered to the waiters and queued only if none takes it,
  *   so a waiting `getCond` tests each message once, on arrival, never the backlog again.
  *
+ * The node each message came from (for `SRCNODE()`) is kept only for remote ones, in a
+ * map keyed by the message, so local traffic pays one test; taking a message sets
+ * `srcNode`.
+ *
  * Every way a wait ends goes through `Waiter.settle` or `Waiter.fail`, which clear the
  * timer and the abort listener, so nothing is left behind (checked by the async specs).
  */
@@ -95,6 +99,10 @@ export class Mailbox implements Sink, PortScope {
   private byTag: Map<string, TagQueue> | null = null;
   /** Usually at most one waiter: the port's own function. */
   private waiters: Waiter | null = null;
+  /** The node the message taken last came from (null: a local one). `SRCNODE()` reads it. */
+  srcNode: string | null = null;
+  /** The node of each queued remote message; created with the first one. */
+  private froms: Map<Message, string> | null = null;
   /** Set when the port died: every later wait fails with it. */
   death: PortKilledError | null = null;
   /** Whether an iterator (`messages()`) is reading. */
@@ -116,14 +124,15 @@ export class Mailbox implements Sink, PortScope {
     return n;
   }
 
-  /** A message arrived: hand it to the first waiter that takes it, else queue it. */
-  push(msg: Message): void {
+  /** A message arrived (from node `from`, null if local): hand it to the first waiter that takes it, else queue it. */
+  push(msg: Message, from: string | null = null): void {
     for (let w = this.waiters; w !== null; ) {
       const next = w.next;
       const match = w.match;
       if (typeof match === "string") {
         if (msg[0] === match) {
           this.removeWaiter(w);
+          this.srcNode = from;
           w.settle(msg.slice(1));
           return;
         }
@@ -140,12 +149,14 @@ export class Mailbox implements Sink, PortScope {
         }
         if (verdict) {
           this.removeWaiter(w);
+          this.srcNode = from;
           w.settle([msg, verdict]);
           return;
         }
       }
       w = next;
     }
+    if (from !== null) (this.froms ??= new Map()).set(msg, from);
     this.append(msg);
   }
 
@@ -170,6 +181,7 @@ export class Mailbox implements Sink, PortScope {
     const slots = this.slots;
     const msg = slots[index]!;
     slots[index] = undefined;
+    this.srcNode = this.froms === null ? null : this.takeFrom(msg);
     if (--this.count === 0) {
       this.base += slots.length;
       this.slots = NO_SLOTS;
@@ -190,6 +202,14 @@ export class Mailbox implements Sink, PortScope {
     const holes = this.slots.length - this.head - this.count;
     if (holes > MIN_HOLES_TO_COMPACT && holes > this.count) this.compact();
     return msg;
+  }
+
+  private takeFrom(msg: Message): string | null {
+    const from = this.froms!.get(msg);
+    if (from === undefined) return null;
+    this.froms!.delete(msg);
+    if (this.froms!.size === 0) this.froms = null;
+    return from;
   }
 
   /** Rebuilds `slots` without holes and re-indexes the tag queues. */
@@ -293,5 +313,6 @@ export class Mailbox implements Sink, PortScope {
     this.base = 0;
     this.count = 0;
     this.byTag = null;
+    this.froms = null;
   }
 }

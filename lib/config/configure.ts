@@ -36,7 +36,7 @@ import { type NetworkConfig, createNetwork, currentNetwork } from "../node/netwo
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
 import { METRICS_EXPECTED, type RcData, isMetricsAddress, normalizeValue, profileChain, rcPath, readRc, topLevel } from "./rc.ts";
-import { startServices } from "./services.ts";
+import { SERVICE_EXPECTED, type ServiceSpec, isServiceSpec, startServices } from "./services.ts";
 
 export interface ConfigureOptions {
   /** Profile name (default: the host name); with no nodeid, the node ID is PROFILE/random. */
@@ -72,9 +72,10 @@ export interface ConfigureOptions {
   /**
    * Started once the node is up, in order: names given to `registerService`, init
    * functions given to `registerInit` (spawned on this node), or modules (`NAME::` or
-   * a relative path) found under `module_roots`. Default none.
+   * a relative path) found under `module_roots`. An entry may be `[name, ...args]` to
+   * pass arguments, as in Perl (`[["mymod::start", 1, 2]]`). Default none.
    */
-  services?: string[];
+  services?: ServiceSpec[];
   /** Directories service modules may be loaded from (relative to the working directory). Default none. */
   module_roots?: string[];
   /** Ignore the rc file: only the arguments count. Default false. */
@@ -220,6 +221,13 @@ function stringList(name: string, value: unknown, fallback: readonly string[]): 
   return value as string[];
 }
 
+function serviceList(value: unknown): ServiceSpec[] {
+  if (value === undefined) return [];
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every(isServiceSpec)) throw argumentError("configure", "services", SERVICE_EXPECTED, value);
+  return list;
+}
+
 function seconds(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) throw argumentError("configure", name, "a positive number of seconds", value);
@@ -250,7 +258,7 @@ export async function configure(options: ConfigureOptions = {}): Promise<Configu
   if (nodeId.includes("#")) throw argumentError("configure", "nodeid", "a string without '#'", nodeId);
   if (o.secret !== undefined && typeof o.secret !== "string") throw argumentError("configure", "secret", "a string", o.secret);
   const framings = stringList("framing_format", o.framing_format, FRAMINGS_WE_READ).filter((f) => (FRAMINGS_WE_READ as readonly string[]).includes(f));
-  const services = stringList("services", o.services, []);
+  const services = serviceList(o.services);
   const moduleRoots = stringList("module_roots", o.module_roots, []);
   const db = o.db ?? "global";
   if (!isDbSetting(db)) throw argumentError("configure", "db", DB_SETTING_EXPECTED, db);

@@ -8,9 +8,10 @@
  *   "profile": { "seed": { "binds": ["*:4040"], "parent": "base" } } }
  * ```
  *
- * - Location: `$AEMP_RC` when set and non-empty, else `~/.aemp.json`. (Perl reads
- *   `$PERL_ANYEVENT_MP_RC` or `~/.perl-anyevent-mp`: point both variables at one file
- *   to share it.)
+ * - Location: `$AEMP_RC` when set and non-empty, else `~/.aemp.json` when it exists,
+ *   else Perl's file when it exists (`$PERL_ANYEVENT_MP_RC`, or `~/.perl-anyevent-mp`),
+ *   so a node joins an existing Perl network with no setup; else `~/.aemp.json` (where
+ *   a new file goes). `rcLocation()` says which and why (`aemp showconfig` prints it).
  * - A missing file is an empty configuration. A file that exists but cannot be read,
  *   is not JSON, or does not have the layout above is an error naming the file, never
  *   a silent default: a node must not start with a configuration nobody wrote.
@@ -27,7 +28,7 @@
  * as strings (`"30"`, `"1"`), so numbers and booleans are accepted in that form too.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, copyFileSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, chmodSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, chmodSync, unlinkSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ConfigError } from "../errors.ts";
@@ -43,10 +44,29 @@ export type RcProfile = Record<string, unknown> & { parent?: string };
 /** The whole file. Keys other than `version` and `profile` are the top-level configuration. */
 export type RcData = Record<string, unknown> & { version: number; profile?: Record<string, RcProfile> };
 
-/** The rc file to use: `$AEMP_RC`, else `~/.aemp.json`. */
-export function rcPath(): string {
+/** Which rc file is used and why (see the module comment). */
+export interface RcLocation {
+  path: string;
+  /** `$AEMP_RC`, `~/.aemp.json`, `$PERL_ANYEVENT_MP_RC` or `~/.perl-anyevent-mp`. */
+  source: string;
+}
+
+/** The rc file to use (see the module comment). */
+export function rcLocation(): RcLocation {
   const env = process.env.AEMP_RC;
-  return env !== undefined && env !== "" ? env : join(homedir(), ".aemp.json");
+  if (env !== undefined && env !== "") return { path: env, source: "$AEMP_RC" };
+  const ours = join(homedir(), ".aemp.json");
+  if (existsSync(ours)) return { path: ours, source: "~/.aemp.json" };
+  const perlEnv = process.env.PERL_ANYEVENT_MP_RC;
+  if (perlEnv !== undefined && perlEnv !== "" && existsSync(perlEnv)) return { path: perlEnv, source: "$PERL_ANYEVENT_MP_RC (Perl's; ~/.aemp.json does not exist)" };
+  const perl = join(homedir(), ".perl-anyevent-mp");
+  if (existsSync(perl)) return { path: perl, source: "~/.perl-anyevent-mp (Perl's; ~/.aemp.json does not exist)" };
+  return { path: ours, source: "~/.aemp.json" };
+}
+
+/** The rc file to use: `rcLocation().path`. */
+export function rcPath(): string {
+  return rcLocation().path;
 }
 
 /** An empty configuration (what a missing file means). */
@@ -297,6 +317,15 @@ export function isMetricsAddress(value: unknown): value is string {
   return typeof value === "string" && value.includes(":") && isAddress(value, true);
 }
 
+/** A `services` entry: a name, or `[name, ...args]` (lib/config/services.ts starts them). */
+export type ServiceSpec = string | [string, ...unknown[]];
+
+/** Whether `v` is a valid `services` entry. */
+export function isServiceSpec(v: unknown): v is ServiceSpec {
+  if (typeof v === "string") return v !== "";
+  return Array.isArray(v) && typeof v[0] === "string" && v[0] !== "";
+}
+
 /** Every configuration key this implementation uses, as the rc file and `configure` name it. */
 export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   secret: { expected: "a non-empty string", summary: "the shared secret that authenticates nodes to each other", parse: identity, normalize: nonEmptyString },
@@ -325,10 +354,13 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
     normalize: stringList((s) => isAddress(s, false)),
   },
   services: {
-    expected: "a list of service names",
-    summary: "registered services/init functions or modules (NAME::) to start",
+    expected: "a list of service names or [name, args...] lists (JSON)",
+    summary: "registered services/init functions or modules (NAME::) to start; [name, args...] passes arguments",
     parse: parseList,
-    normalize: stringList(),
+    normalize: (v) => {
+      const list = typeof v === "string" ? [v] : v;
+      return Array.isArray(list) && list.every(isServiceSpec) ? [...list] : INVALID;
+    },
   },
   module_roots: {
     expected: "a list of directories",
@@ -350,7 +382,7 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   },
   framing_format: {
     expected: "a list of framing names (JSON array, e.g. [\"superjson\",\"json\"])",
-    summary: "framings to read, preferred first (default [\"superjson\",\"json\"])",
+    summary: "framings to read, preferred first (default [\"superjson\",\"cbor\",\"json\"])",
     parse: parseList,
     normalize: stringList(),
   },

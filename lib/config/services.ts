@@ -1,20 +1,22 @@
 /**
  * Services: what a node starts at the end of `configure`, named by the `services` key
  * (so a deployment can decide what runs on a node: `aemp profile web addservice
- * web::frontend::`).
+ * web::frontend::`). An entry is a name, or, as in Perl, a list `[name, ...args]`
+ * whose arguments the function gets (`[["mymod::start", 1, 2]]`).
  *
  * Each name is looked up in this order:
- * 1. a function registered with `registerService(name, fn)`: `fn()` is called (and
- *    awaited if it returns a promise), outside any port;
+ * 1. a function registered with `registerService(name, fn)`: `fn(...args)` is called
+ *    (and awaited if it returns a promise), outside any port;
  * 2. an init function registered with `registerInit(name, fn)`: it is spawned on this
- *    node, so it runs in a fresh port's context with `SELF()` set, as a spawn from
- *    another node would run it;
+ *    node with the arguments, so it runs in a fresh port's context with `SELF()` set,
+ *    as a spawn from another node would run it;
  * 3. a module: a name ending in `::` (AEMP's form: `mymod::service::` is the module
  *    `mymod/service`) or a relative file path (`mymod/service.ts`). It is loaded only
  *    from one of the directories in `module_roots` (relative to the working directory;
  *    none by default, so no file is ever loaded unless the configuration allows it),
  *    trying the extensions .ts, .mts, .js, .mjs and an index file. Loading it starts it:
  *    its top-level code may create ports, register init functions, set database entries.
+ *    A module takes no arguments.
  *
  * Services start one after the other, in the listed order. The first that cannot be
  * found or throws stops the rest with a `ServiceError`, which `configure` rejects with.
@@ -25,16 +27,24 @@ import { pathToFileURL } from "node:url";
 import { ServiceError, argumentError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { findInit, spawn } from "../kernel/spawn.ts";
+import type { Callback } from "../kernel/types.ts";
 import { info } from "../log.ts";
+import { type ServiceSpec, isServiceSpec } from "./rc.ts";
 
-const registered = new Map<string, () => unknown>();
+export { type ServiceSpec, isServiceSpec };
+
+/** What a `services` entry looks like, for error messages. */
+export const SERVICE_EXPECTED = "a list of service names or [name, ...args] lists";
+
+const registered = new Map<string, Callback>();
 
 /**
  * Names a function that the `services` configuration key may start on this node,
- * e.g. `registerService("chat::server", () => startChatServer())`. Registering a name
- * again replaces it. Register before calling `configure`.
+ * e.g. `registerService("chat::server", (port) => startChatServer(port))`; a
+ * `[name, ...args]` entry passes its arguments. Registering a name again replaces it.
+ * Register before calling `configure`.
  */
-export function registerService(name: string, fn: () => unknown): void {
+export function registerService(name: string, fn: Callback): void {
   if (typeof name !== "string" || name === "") throw argumentError("registerService", "name", "a non-empty string", name);
   if (typeof fn !== "function") throw argumentError("registerService", "fn", "a function", fn);
   registered.set(name, fn);
@@ -76,23 +86,26 @@ export function findModule(service: string, roots: readonly string[]): string | 
 }
 
 /** Starts the services in order (see the module comment). */
-export async function startServices(services: readonly string[], roots: readonly string[]): Promise<void> {
-  for (const name of services) await startService(name, roots);
+export async function startServices(services: readonly ServiceSpec[], roots: readonly string[]): Promise<void> {
+  for (const spec of services) {
+    const [name, ...args] = typeof spec === "string" ? [spec] : spec;
+    await startService(name, args, roots);
+  }
 }
 
-async function startService(name: string, roots: readonly string[]): Promise<void> {
+async function startService(name: string, args: unknown[], roots: readonly string[]): Promise<void> {
   const fn = registered.get(name);
   if (fn !== undefined) {
     info(`starting service ${name}`);
     try {
-      await fn();
+      await fn(...args);
     } catch (err) {
       throw new ServiceError(name, `service '${name}' failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     return;
   }
   if (findInit(name) !== undefined) {
-    const port = spawn(NODE(), name);
+    const port = spawn(NODE(), name, ...args);
     info(`started service ${name} as ${port}`);
     return;
   }
@@ -100,6 +113,7 @@ async function startService(name: string, roots: readonly string[]): Promise<voi
   if (module === undefined) {
     throw new ServiceError(name, `service '${name}' is not registered (registerService or registerInit) and is not a module name (NAME:: or a file path)`);
   }
+  if (args.length > 0) throw new ServiceError(name, `service '${name}' is a module: it takes no arguments (a registered function or init function does)`);
   if (roots.length === 0) {
     throw new ServiceError(name, `service '${name}' is a module, but no module_roots are configured to load it from`);
   }

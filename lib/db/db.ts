@@ -13,6 +13,10 @@
  * A node that never called `configure` is its own global node: the database then works
  * within the process, which is handy for tests and single-process programs. Call
  * `configure` before using the database if the node is to join a network.
+ *
+ * The value type `V` of `dbFamily<V>`, `dbValues<V>`, `dbMon<V>` (and `dbChanges`,
+ * `dbWaitFor`) is the caller's claim about what the family holds: values come from
+ * other nodes and are not checked. It defaults to `unknown`.
  */
 import { argumentError } from "../errors.ts";
 import { type Guard, guard } from "../kernel/guard.ts";
@@ -23,14 +27,20 @@ import { secondsToMs } from "../kernel/timers.ts";
 import { type DbStatusListener, dbBackend as service } from "./backend.ts";
 
 /** One family's content: key -> value. */
-export type DbFamily = Record<string, unknown>;
+export type DbFamily<V = unknown> = Record<string, V>;
 
-const FAMILY = /^[A-Za-z][A-Za-z0-9_:]*$/;
+/**
+ * A family monitor's callback: the monitor's own copy of the family (read it, do not
+ * keep or change it) and the keys added, changed and deleted since the last call.
+ */
+export type DbWatcher<V = unknown> = (family: Readonly<DbFamily<V>>, added: string[], changed: string[], deleted: string[]) => void;
 
+/**
+ * Any non-empty string names a family, as in Perl: `my-app`, `Chat::rooms`, and the
+ * internal `'l` (node addresses) and `'g` (global nodes) can be watched and read too.
+ */
 function checkFamily(fn: string, family: unknown): string {
-  if (typeof family !== "string" || !FAMILY.test(family)) {
-    throw argumentError(fn, "family", "a name like [A-Za-z][A-Za-z0-9_:]* (e.g. \"myapp::workers\")", family);
-  }
+  if (typeof family !== "string" || family === "") throw argumentError(fn, "family", "a non-empty string (e.g. \"myapp::workers\")", family);
   return family;
 }
 
@@ -97,7 +107,7 @@ function query<T>(kind: "g_db_family" | "g_db_keys" | "g_db_values", fn: string,
 }
 
 /** The whole family, as a fresh object (also passed to `cb` if given). */
-export function dbFamily(family: string, cb?: (family: DbFamily) => void): Promise<DbFamily> {
+export function dbFamily<V = unknown>(family: string, cb?: (family: DbFamily<V>) => void): Promise<DbFamily<V>> {
   return query("g_db_family", "dbFamily", family, cb);
 }
 
@@ -107,7 +117,7 @@ export function dbKeys(family: string, cb?: (keys: string[]) => void): Promise<s
 }
 
 /** The family's values. */
-export function dbValues(family: string, cb?: (values: unknown[]) => void): Promise<unknown[]> {
+export function dbValues<V = unknown>(family: string, cb?: (values: V[]) => void): Promise<V[]> {
   return query("g_db_values", "dbValues", family, cb);
 }
 
@@ -121,16 +131,16 @@ export function dbValues(family: string, cb?: (values: unknown[]) => void): Prom
  * Redis backend) and when it is back (`{ up: true }`, after `cb` got what changed
  * meanwhile). The global-node backend never calls it.
  */
-export function dbMon(family: string, cb: WatchListener, onStatus?: DbStatusListener): Guard {
+export function dbMon<V = unknown>(family: string, cb: DbWatcher<V>, onStatus?: DbStatusListener): Guard {
   checkFamily("dbMon", family);
   if (typeof cb !== "function") throw argumentError("dbMon", "cb", "a function", cb);
   if (onStatus !== undefined && typeof onStatus !== "function") throw argumentError("dbMon", "onStatus", "a function or undefined", onStatus);
-  return guard(service().watch(family, cb, onStatus));
+  return guard(service().watch(family, cb as WatchListener, onStatus));
 }
 
 /** One change of a monitored family, as `dbChanges` yields it. */
-export interface DbChange {
-  family: DbFamily;
+export interface DbChange<V = unknown> {
+  family: DbFamily<V>;
   added: string[];
   changed: string[];
   deleted: string[];
@@ -142,15 +152,15 @@ export interface DbChange {
  *
  * `for await (const { family, added } of dbChanges("myapp::workers")) ...`
  */
-export function dbChanges(family: string): AsyncIterableIterator<DbChange> & AsyncDisposable {
-  const queue: DbChange[] = [];
+export function dbChanges<V = unknown>(family: string): AsyncIterableIterator<DbChange<V>> & AsyncDisposable {
+  const queue: DbChange<V>[] = [];
   let wake: (() => void) | undefined;
-  const g = dbMon(family, (fam, added, changed, deleted) => {
+  const g = dbMon<V>(family, (fam, added, changed, deleted) => {
     queue.push({ family: { ...fam }, added: [...added], changed: [...changed], deleted: [...deleted] });
     wake?.();
   });
   let open = true;
-  const iterator: AsyncIterableIterator<DbChange> & AsyncDisposable = {
+  const iterator: AsyncIterableIterator<DbChange<V>> & AsyncDisposable = {
     async next() {
       while (open && queue.length === 0) await new Promise<void>((r) => (wake = r));
       wake = undefined;
@@ -177,11 +187,11 @@ export function dbChanges(family: string): AsyncIterableIterator<DbChange> & Asy
  * Resolves with the family's content as soon as it is non-empty ("wait until a service
  * shows up"); with `timeout` (seconds), resolves undefined if it stays empty that long.
  */
-export function dbWaitFor(family: string, timeout?: number): Promise<DbFamily | undefined> {
+export function dbWaitFor<V = unknown>(family: string, timeout?: number): Promise<DbFamily<V> | undefined> {
   const ms = timeout === undefined ? undefined : secondsToMs("dbWaitFor", "timeout", timeout);
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
-    const g = dbMon(family, (fam) => {
+    const g = dbMon<V>(family, (fam) => {
       if (Object.keys(fam).length === 0) return;
       if (timer !== undefined) clearTimeout(timer);
       queueMicrotask(() => g.cancel());

@@ -12,12 +12,15 @@
  */
 import { error as logError, warn } from "../log.ts";
 import { NODE } from "./ids.ts";
-import { kil, monitorLocal, snd } from "./ports.ts";
+import { deliverLocal, isLivePort, kil, monitorLocal, setNodePortHandler, snd } from "./ports.ts";
 import { currentRouter } from "./remote.ts";
 import { findInit, spawnLocal } from "./spawn.ts";
 
-/** A node request handler: `from` is the node that sent it. */
-export type NodeRequest = (from: string, ...args: any[]) => void;
+/**
+ * A node request handler: `from` is the node that sent it. A method type, so handlers
+ * may declare the argument types they expect (they must check them: they come off the wire).
+ */
+export type NodeRequest = { bivarianceHack(from: string, ...args: unknown[]): void }["bivarianceHack"];
 
 const requests = new Map<string, NodeRequest>();
 
@@ -68,8 +71,13 @@ registerNodeRequest("kil1", (_from, name: unknown, ...reason: unknown[]) => {
   if (typeof name === "string") kil(`${NODE()}#${name}`, ...reason);
 });
 
-registerNodeRequest("snd", (_from, ...msg: unknown[]) => {
-  if (typeof msg[0] === "string" && msg[0].includes("#")) snd(msg[0], ...msg.slice(1));
+// Relay: `["", "snd", TARGET, ...msg]`. TARGET splits on `#` as a port ID does; without
+// one it is that node's node port (Perl's rule). A local receiver sees the relaying
+// node as SRCNODE().
+registerNodeRequest("snd", (from, target: unknown, ...msg: unknown[]) => {
+  if (typeof target !== "string" || target === "" || target.startsWith("#")) return;
+  if (isLivePort(target)) deliverLocal(target, msg, from);
+  else snd(target, ...msg);
 });
 
 registerNodeRequest("can", (_from, tag: unknown, ...replyTo: unknown[]) => {
@@ -118,6 +126,9 @@ export function handleNodeRequest(from: string, msg: unknown[]): void {
     logError(`node request '${String(tag)}' from ${from} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+// What is sent to our own node port (`snd(NODE(), ...)`) runs here too.
+setNodePortHandler(handleNodeRequest);
 
 /** A peer's link went down: the monitors it had on our ports go with it. */
 export function forgetPeer(nodeId: string): void {

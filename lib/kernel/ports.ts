@@ -13,6 +13,10 @@
  *   callbacks, peval, psub) sets a plain variable; async ports (lib/async) set
  *   `portStorage`, an AsyncLocalStorage, which survives `await`. The variable wins, so
  *   a callback of port B run from A's async function sees B.
+ * - `SRCNODE()`: a message from another node is queued as an `Arrival` behind a marker
+ *   port that is never alive, so the local path pays nothing for it (its liveness test
+ *   fails first); the node it came from is set while it is delivered and handed to an
+ *   async mailbox with the message.
  * - Kills are processed from a work list, so a chain of linked ports dying one after
  *   another does not grow the stack. Monitors of a local port fire inside `kil`, as in
  *   AEMP: when `kil` returns, every monitor has run (message forms have been sent).
@@ -22,12 +26,10 @@ import { PortContextError, PortKilledError, argumentError } from "../errors.ts";
 import { error as logError, isTracing, trace } from "../log.ts";
 import { NODE, nextPortName, nodeOf } from "./ids.ts";
 import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
+import { type InferMessage, type MessageSchema, type PortOptions, Validator, isSchema, schemaOptions } from "./schema.ts";
+import type { Callback, Message, MessageOf, PortId, PortTag, Receiver, TagCallback, UntypedOnly } from "./types.ts";
 
-/** A message: an array, by convention starting with a string tag. */
-export type Message = unknown[];
-/** A receiver callback; `any` so callbacks can declare the parameter types they expect. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Callback = (...args: any[]) => unknown;
+export type { Callback, Message } from "./types.ts";
 
 /** Marks monitor actions the kernel adds for itself; they do not count as "monitored". */
 const INTERNAL = Symbol("aemp.internal");
@@ -37,13 +39,16 @@ type Action = MonitorAction & { [INTERNAL]?: true };
 const ALIVE = 1;
 /** The port has a `Sink` (an async mailbox) instead of a default callback. */
 const WHOLE = 2;
+/** The port has a schema: messages from other nodes are checked on arrival. */
+const VALIDATED = 4;
 
 /**
  * A whole-message receiver that replaces the default callback: gets each message
  * array as it is, and is told first when the port dies (before any monitor).
  */
 export interface Sink {
-  push(msg: Message): void;
+  /** `from`: the node a remote message came from, null for a local one. */
+  push(msg: Message, from: string | null): void;
   kill(reason: unknown[]): void;
   /** Messages waiting in it (for introspection). */
   readonly size: number;
@@ -86,6 +91,8 @@ let current: string | null = null;
 /** What an async port's function carries across `await` (lib/async adds its mailbox). */
 export interface PortScope {
   readonly id: string;
+  /** The node the message the port last took came from (null: a local one, or none yet). */
+  readonly srcNode?: string | null;
 }
 
 /** Async context for async ports: holds the port's scope across `await`. */
@@ -98,6 +105,19 @@ export function SELF(): string {
     throw new PortContextError("SELF() called outside port context (no rcv callback, psub, peval or async port is running)");
   }
   return self;
+}
+
+/**
+ * The node the message being handled came from: in a receiver callback, that
+ * message's; in an async port, the one it last took (`get`, `getCond`, `messages()`).
+ * Our own node ID for local sends (and in port context before any message). Throws
+ * `PortContextError` outside port context. Perl's `$SRCNODE`.
+ */
+export function SRCNODE(): string {
+  if (current !== null) return source ?? NODE();
+  const scope = portStorage.getStore();
+  if (scope === undefined) throw new PortContextError("SRCNODE() called outside port context (no rcv callback, psub, peval or async port is running)");
+  return scope.srcNode ?? NODE();
 }
 
 /** `SELF()` or undefined, for code that works with or without a port context. */
@@ -118,17 +138,52 @@ function createPort(id: string): Port {
   return p;
 }
 
+/** Schemas of the ports that have one (state bit VALIDATED); other ports pay nothing. */
+const validators = new WeakMap<Port, Validator>();
+
 /**
  * Creates a local port and returns its ID. With `cb`, `cb` becomes its default
  * receiver (called with the whole message, `SELF()` set to the port). Without one, the
  * port dies with `unhandled_message` when a message arrives that no tag matches.
+ *
+ * Typed: `port<M>()` returns a `PortId<M>` that accepts only the messages `M` (checked
+ * by the compiler, nothing at run time). With a Standard Schema (zod, valibot,
+ * arktype...) as first argument, or `{ schema, onInvalid }`, the message type is the
+ * schema's, and messages from other nodes are validated on arrival: one that fails is
+ * dropped with a warning, or (`onInvalid: "kill"`) kills the port with
+ * `["invalid_message", text]`.
+ *
+ * ```ts
+ * const p = port<["ping", number] | ["stop"]>();
+ * const q = port(z.tuple([z.literal("add"), z.number()]), (_tag, n) => total += n);
+ * ```
  */
-export function port(cb?: Callback): string {
-  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+export function port<S extends MessageSchema>(schema: S | PortOptions<S>, cb?: Receiver<InferMessage<S>>): PortId<InferMessage<S>>;
+export function port(cb?: Callback): string;
+export function port<M extends Message>(cb?: Receiver<M>): PortId<M>;
+export function port(cb?: unknown, second?: unknown): string {
+  // A callable schema (arktype's) is a function too: it has "~standard".
+  if (cb !== undefined && (typeof cb !== "function" || second !== undefined || "~standard" in cb)) return validatedPort(cb, second);
+  const p = newPort();
+  if (cb !== undefined) p.cb = cb as Callback;
+  return p.id;
+}
+
+function newPort(): Port {
   // join() builds a flat string; a template literal would leave a cons-string tree
   // (two extra objects) behind every idle port.
-  const p = createPort([NODE(), nextPortName()].join("#"));
-  if (cb !== undefined) p.cb = cb;
+  return createPort([NODE(), nextPortName()].join("#"));
+}
+
+/** `port(schema | options, cb?)`, kept apart so that plain `port(cb)` stays small. */
+function validatedPort(first: unknown, cb: unknown): string {
+  if ((typeof first !== "object" || first === null) && !isSchema(first)) throw argumentError("port", "cb", "a function or undefined", first);
+  const { schema, onInvalid } = schemaOptions("port", first);
+  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+  const p = newPort();
+  if (cb !== undefined) p.cb = cb as Callback;
+  validators.set(p, new Validator(p.id, schema, onInvalid));
+  p.state |= VALIDATED;
   return p.id;
 }
 
@@ -149,7 +204,36 @@ function localTarget(fn: string, portId: unknown): Port | undefined {
  * called with the message minus its tag and win over the default receiver. Returns the
  * port, so `rcv(port(), "ping", ...)` creates and configures in one go. A dead local
  * port is accepted and ignored.
+ *
+ * On a typed port the tags must be tags of its message type and each callback gets the
+ * rest of the message tagged so (`rcv(p, "ping", (n) => ...)`: `n: number`); the
+ * default receiver gets the whole union. Up to four tag/callback pairs per call.
  */
+export function rcv<P extends string>(port: P, cb: Receiver<MessageOf<P>>): P;
+export function rcv<P extends string, A extends PortTag<P>>(port: P, tag: A, cb?: TagCallback<P, A>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>>(port: P, tagA: A, cbA: TagCallback<P, A>, tagB: B, cbB?: TagCallback<P, B>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>>(
+  port: P,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC?: TagCallback<P, C>,
+): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>, D extends PortTag<P>>(
+  port: P,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC: TagCallback<P, C>,
+  tagD: D,
+  cbD?: TagCallback<P, D>,
+): P;
+/** Untyped ports only: any number of tag/callback pairs. */
+export function rcv<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): P;
 export function rcv(portId: string, ...args: unknown[]): string {
   const p = localTarget("rcv", portId);
   if (args.length === 1 && typeof args[0] === "function") {
@@ -221,11 +305,28 @@ export function deepestMailboxes(limit: number): { port: string; messages: numbe
 /** Deliveries per batch before yielding to I/O. */
 const BATCH = 16384;
 
-// Parallel arrays: target port (null for a job) and message (or the job function).
+// Parallel arrays: target port (null for a job, REMOTE for an Arrival) and message (or
+// the job function, or the Arrival).
 let queuePorts: (Port | null)[] = [];
 let queueItems: unknown[] = [];
 let head = 0;
 let scheduled = false;
+
+/** A message from another node: the port, the message and the node it came from. */
+class Arrival {
+  constructor(
+    readonly port: Port,
+    readonly msg: Message,
+    readonly from: string,
+  ) {}
+}
+
+/** Marks an Arrival in the queue. Never alive, so the local path's liveness test skips it. */
+const REMOTE = new Port("");
+REMOTE.state = 0;
+
+/** The node of the remote message being delivered now (null: a local one). */
+let source: string | null = null;
 
 function schedule(): void {
   scheduled = true;
@@ -270,6 +371,7 @@ function drain(): void {
     head++;
     if (p === null) runJob(item as () => void);
     else if ((p.state & ALIVE) !== 0) deliver(p, item as Message);
+    else if (p === REMOTE) arrive(item as Arrival);
   }
   if (head === ports.length) {
     queuePorts = [];
@@ -295,6 +397,13 @@ function runJob(job: () => void): void {
   }
 }
 
+function arrive(a: Arrival): void {
+  if ((a.port.state & ALIVE) === 0) return;
+  source = a.from;
+  deliver(a.port, a.msg);
+  source = null;
+}
+
 function deliver(p: Port, msg: Message): void {
   current = p.id;
   try {
@@ -303,7 +412,7 @@ function deliver(p: Port, msg: Message): void {
     const cb = tags === null ? undefined : tags.get(msg[0]);
     if (cb !== undefined) result = callWithoutTag(cb, msg);
     else if (p.cb !== null) {
-      if ((p.state & WHOLE) !== 0) (p.cb as Sink).push(msg);
+      if ((p.state & WHOLE) !== 0) (p.cb as Sink).push(msg, source);
       else result = callSpread(p.cb as Callback, msg);
     }
     else killPort(p, ["unhandled_message", `no callback found for message '${String(msg[0])}'`]);
@@ -361,12 +470,15 @@ function errorText(err: unknown): string {
 /**
  * Sends a message to a port, local or remote. Never runs the receiver inside `snd`:
  * local messages go through the run queue, in send order. A message for a dead or
- * unknown local port is dropped silently.
+ * unknown local port is dropped silently. A node ID without `#` names that node's
+ * node port, as in AEMP (`snd(node, "devnull")` is `snd(node + "#", "devnull")`). To a
+ * typed port only its messages compile.
  */
-export function snd(portId: string, ...msg: unknown[]): void {
+export function snd<P extends string>(port: P, ...msg: MessageOf<P>): void;
+export function snd(portId: string, ...msg: Message): void {
   const p = table.get(portId);
   if (p !== undefined) {
-    if (isTracing()) trace("SND", portId, msg);
+    if (isTracing()) traceLocal(portId, msg);
     enqueue(p, msg);
     return;
   }
@@ -374,17 +486,59 @@ export function snd(portId: string, ...msg: unknown[]): void {
 }
 
 function sendElsewhere(portId: string, msg: Message): void {
-  if (typeof portId !== "string" || portId.indexOf("#") < 0) throw argumentError("snd", "port", "a port ID string (node#name)", portId);
-  const nodeId = nodeOf(portId);
-  if (nodeId === NODE()) return; // dead or unknown local port: silently dropped, as in AEMP
-  if (isTracing()) trace("SND", portId, msg);
-  currentRouter().send(nodeId, portId, msg);
+  if (typeof portId !== "string" || portId === "" || portId.charCodeAt(0) === 0x23) throw argumentError("snd", "port", "a port ID (node#name) or a node ID", portId);
+  const hash = portId.indexOf("#");
+  const nodeId = hash < 0 ? portId : portId.slice(0, hash);
+  if (nodeId === NODE()) {
+    // Our own node port: its requests run on the run queue, like any local message.
+    if (hash < 0 || hash === portId.length - 1) {
+      if (isTracing()) traceLocal(portId, msg);
+      defer(() => nodePort(NODE(), msg));
+    }
+    return; // a dead or unknown local port: silently dropped, as in AEMP
+  }
+  currentRouter().send(nodeId, hash < 0 ? `${portId}#` : portId, msg);
 }
 
-/** Delivers a message that arrived from the network to a local port (by full ID). */
-export function deliverLocal(portId: string, msg: Message): void {
+/** A local send as a trace line: `SND node <- [portname, ...]`, like a packet. */
+function traceLocal(portId: string, msg: Message): void {
+  const hash = portId.indexOf("#");
+  trace("SND", NODE(), [hash < 0 ? "" : portId.slice(hash + 1), ...msg]);
+}
+
+type NodePortHandler = (from: string, msg: Message) => void;
+let nodePort: NodePortHandler = () => {};
+
+/** Installs what runs a request sent to our own node port (kernel/node-port.ts). */
+export function setNodePortHandler(handler: NodePortHandler): void {
+  nodePort = handler;
+}
+
+/**
+ * Delivers a message that came from node `from` (off the network, or relayed by its
+ * `snd` request) to a local port (by full ID); `SRCNODE()` says `from` while it is
+ * handled. A port with a schema gets it only if it passes (see schema.ts).
+ */
+export function deliverLocal(portId: string, msg: Message, from: string): void {
   const p = table.get(portId);
-  if (p !== undefined) enqueue(p, msg);
+  if (p === undefined) return;
+  if ((p.state & VALIDATED) !== 0) {
+    const checked = admit(p, msg, from);
+    if (checked === null) return;
+    msg = checked;
+  }
+  enqueue(REMOTE, new Arrival(p, msg, from));
+}
+
+/** The message as the port's schema outputs it, or null when it failed (dropped or killing). */
+function admit(p: Port, msg: Message, from: string): Message | null {
+  const validator = validators.get(p)!;
+  const result = validator.check(msg);
+  if (result.ok) return result.msg;
+  // On the run queue, so what was queued before the bad message is delivered first.
+  if (validator.onInvalid === "kill") defer(() => killPort(p, ["invalid_message", result.text]));
+  else validator.reportDropped(result.text, from);
+  return null;
 }
 
 // ---- killing ---------------------------------------------------------------------

@@ -339,6 +339,8 @@ class Network implements NodeHost, Router {
     const name = packet[0];
     const from = link.peer!.nodeId;
     if (isTracing()) trace("RCV", from, packet);
+    // `[]`: the keepalive a Perl node without listeners sends when its link is idle.
+    if (packet.length === 0) return;
     if (name === "") {
       packet.shift();
       handleNodeRequest(from, packet);
@@ -355,7 +357,7 @@ class Network implements NodeHost, Router {
       this.portIds.set(name, id);
     }
     packet.shift();
-    deliverLocal(id, packet);
+    deliverLocal(id, packet, from);
   }
 
   /** Closes every link and listener (normal shutdown). */

@@ -9,7 +9,7 @@
  * as AEMP promises.
  */
 import type { MonitorAction } from "../kernel/remote.ts";
-import { error as logError } from "../log.ts";
+import { error as logError, isTracing, trace } from "../log.ts";
 import type { Link } from "../transport/connection.ts";
 import type { Packet } from "../transport/framing.ts";
 
@@ -63,6 +63,7 @@ export class RemoteNode {
 
   /** Sends now if the link is up, else queues and makes sure a connection is on its way. */
   send(packet: Packet): void {
+    if (isTracing()) trace("SND", this.id, packet);
     if (this.link !== null) {
       this.link.send(packet);
       return;

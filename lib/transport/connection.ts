@@ -130,7 +130,7 @@ export class Link {
   private readonly events: LinkEvents;
   private reader = new LineReader();
   /** Where packets are written: the socket, or the TLS stream over it. */
-  private out: { write(data: string): unknown } ;
+  private out: { write(data: string | Uint8Array): unknown } ;
   /** The TLS side of the link, once started; raw bytes are forwarded to it. */
   private tlsBridge: Duplex | undefined;
   private tlsSocket: Tls.TLSSocket | undefined;
@@ -140,6 +140,8 @@ export class Link {
   private peerLine1: string | undefined;
   private decoder: PacketDecoder | undefined;
   private outbox = "";
+  /** What a binary framing (cbor) queued; the text framings queue in `outbox`. */
+  private outBytes: Buffer[] = [];
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
 
@@ -216,15 +218,16 @@ export class Link {
    */
   send(packet: Packet): void {
     if (this.phase !== "up") return;
-    let text: string;
+    let data: string | Buffer;
     try {
-      text = encodePacket(this.writeFraming, packet);
+      data = encodePacket(this.writeFraming, packet);
     } catch (err) {
       logError(`dropped a message for ${this.peer?.nodeId ?? "?"}#${String(packet[0])}: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
     this.packetsOut++;
-    this.outbox += text;
+    if (typeof data === "string") this.outbox += data;
+    else this.outBytes.push(data);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flush);
@@ -233,10 +236,17 @@ export class Link {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    if (this.outbox === "" || this.phase !== "up") return;
-    const data = this.outbox;
-    this.outbox = "";
-    this.out.write(data);
+    if (this.phase !== "up") return;
+    if (this.outbox !== "") {
+      const data = this.outbox;
+      this.outbox = "";
+      this.out.write(data);
+    }
+    if (this.outBytes.length > 0) {
+      const chunks = this.outBytes;
+      this.outBytes = [];
+      this.out.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    }
   };
 
   /** Ends the link (e.g. a refused duplicate); `onDown` gets `text`. */
@@ -338,6 +348,7 @@ export class Link {
     }
     this.phase = "raw";
     this.outbox = "";
+    this.outBytes = [];
     // The owner decides when to end: a FIN from the peer ends the reading side only.
     // (Under TLS this matters most: the socket would otherwise close its writing side
     // under the TLS stream while the owner still writes.)
@@ -439,6 +450,7 @@ export class Link {
     this.phase = "down";
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.outbox = "";
+    this.outBytes = [];
     this.socket.destroy();
     this.events.onDown(text, this);
   }

@@ -1,10 +1,13 @@
 /**
  * Packet codecs, chosen by the framing name the handshake agreed on.
  *
- * - `json` is AEMP's own: one compact JSON array per packet, back to back. It is the
- *   only framing a Perl node reads that we write, so it is always offered, and
- *   `undefined`, `Date`, `Map`, `BigInt` and friends degrade the way `JSON.stringify`
- *   degrades them (a `BigInt` cannot be sent at all).
+ * - `json` is AEMP's own: one compact JSON array per packet, back to back. Every Perl
+ *   node reads it, so it is always offered, and `undefined`, `Date`, `Map`, `BigInt`
+ *   and friends degrade the way `JSON.stringify` degrades them (a `BigInt` cannot be
+ *   sent at all).
+ * - `cbor` is Perl's first choice: one CBOR array per packet, back to back (cbor.ts,
+ *   which says how Perl's byte strings map to JS strings). Offered after `superjson`
+ *   and before `json`, so a Perl peer writes us cbor and we write it cbor.
  * - `superjson` is ours, preferred between two aemp-ts nodes so that rich values arrive
  *   as they left. Each packet is the text `SuperJSON.stringify(packet)` produces: one
  *   JSON object (`{"json":[...],"meta":{...}}`, `meta` only when needed), back to
@@ -16,7 +19,8 @@
  *   (`Uint8Array`, `Buffer`) are registered here and arrive as a `Buffer`.
  *
  * A Perl peer never offers `superjson`, so the handshake never picks it towards Perl.
- * Encoders return strings: sockets write strings as UTF-8 without an extra copy.
+ * The text framings' encoders return strings (sockets write strings as UTF-8 without an
+ * extra copy); cbor's returns a Buffer.
  */
 import SuperJSON from "superjson";
 import type { SuperJSONResult, SuperJSONValue } from "superjson";
@@ -32,14 +36,15 @@ SuperJSON.registerCustom<Uint8Array, string>(
   "aemp:bytes",
 );
 import { ProtocolError, argumentError } from "../errors.ts";
+import { CborDecoder, encodeCbor } from "./cbor.ts";
 import { JsonSplitter, checkMaxPacketSize, type ValueSink } from "./json-splitter.ts";
 
 export { DEFAULT_MAX_PACKET_SIZE } from "./json-splitter.ts";
 
 /** The framings we can write, preferred first. */
-export const FRAMINGS_WE_WRITE = ["superjson", "json"] as const;
+export const FRAMINGS_WE_WRITE = ["superjson", "cbor", "json"] as const;
 /** The framings we can read, preferred first: the FRAMINGS field of our greeting. */
-export const FRAMINGS_WE_READ = ["superjson", "json"] as const;
+export const FRAMINGS_WE_READ = ["superjson", "cbor", "json"] as const;
 
 export type FramingName = (typeof FRAMINGS_WE_READ)[number];
 
@@ -82,19 +87,21 @@ export function createDecoder(name: string, sink: PacketSink, options: DecoderOp
   if (framing === "json") {
     return new JsonSplitter(sink as ValueSink, { maxPacketSize, topLevel: "array" });
   }
+  if (framing === "cbor") return new CborDecoder(sink, maxPacketSize);
   return new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object", parse: parseSuperJson });
 }
 
 /**
- * The wire text of one packet in the named framing.
- * Throws a TypeError when the packet cannot be represented (a `BigInt` in `json`, a
- * cycle...), before anything is written.
+ * The wire form of one packet in the named framing: text for `json` and `superjson`,
+ * bytes for `cbor`. Throws a TypeError when the packet cannot be represented (a
+ * `BigInt` in `json`, a cycle...), before anything is written.
  */
-export function encodePacket(name: string, packet: readonly unknown[]): string {
+export function encodePacket(name: string, packet: readonly unknown[]): string | Buffer {
   const framing = checkFramingName("encodePacket", name);
   if (!Array.isArray(packet)) throw argumentError("encodePacket", "packet", "an array", packet);
   try {
     if (framing === "json") return JSON.stringify(packet);
+    if (framing === "cbor") return encodeCbor(packet);
     // SuperJSON's walk costs several times JSON.stringify; for a packet of plain JSON
     // values its output is exactly this (no meta), so skip the walk.
     if (isPlainPacket(packet)) return `{"json":${JSON.stringify(packet)}}`;

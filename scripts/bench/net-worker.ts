@@ -11,7 +11,9 @@
  */
 import { type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
+import * as z from "zod";
 import { cal, configure, kil, mon, port, rcv, snd } from "../../lib/index.ts";
+import { deliverLocal } from "../../lib/kernel/ports.ts";
 
 type Command = { id: number; cmd: string } & Record<string, any>;
 const clock = (): number => performance.timeOrigin + performance.now();
@@ -29,6 +31,9 @@ const cpuUs = (since: NodeJS.CpuUsage): number => {
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 // ---- aemp node ----------------------------------------------------------------------
+
+/** The small zod schema of the stream's messages (validation figures). */
+const streamSchema = z.union([z.tuple([z.literal("m"), z.number()]), z.tuple([z.literal("start"), z.number(), z.string()])]);
 
 /** Replies arrive here: a tiny promise-based receive on one port. */
 function inbox(): { id: string; next(): Promise<unknown[]> } {
@@ -53,14 +58,15 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
   /**
    * A port counting `["m", i]`: after `["start", n, donePort]`, it sends donePort
    * `["ack", count]` every ACK_EVERY messages and `["done", n, inOrder, cpuUs]` at the n-th.
+   * With `validated`, the port has the zod schema of those messages.
    */
-  async counter() {
+  async counter(c) {
     let count = 0;
     let expected = 0;
     let done = "";
     let inOrder = true;
     let cpu0 = process.cpuUsage();
-    const p = rcv(port(), "start", (n: number, replyTo: string) => {
+    const p = rcv(c.validated === true ? port(streamSchema) : port(), "start", (n: number, replyTo: string) => {
       count = 0;
       expected = n;
       done = replyTo;
@@ -100,6 +106,33 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
   },
   async echo() {
     return { port: port((...m: unknown[]) => snd(m[m.length - 1] as string, ...m.slice(0, -1))) };
+  },
+  /**
+   * Validation in this process: `n` messages `["m", i]` handed to `deliverLocal` (where
+   * messages from other nodes enter) for a plain port and for one with `streamSchema`;
+   * best of 3, nanoseconds per message, delivery to a tag callback included.
+   */
+  async validation(c) {
+    const n = c.n as number;
+    const perMessage = async (validated: boolean): Promise<number> => {
+      let best = Infinity;
+      for (let run = 0; run < 3; run++) {
+        let count = 0;
+        let done!: () => void;
+        const finished = new Promise<void>((r) => (done = r));
+        const p = rcv(validated ? port(streamSchema) : port(), "m", () => {
+          if (++count === n) done();
+        });
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) deliverLocal(p, ["m", i], "peer");
+        await finished;
+        best = Math.min(best, ((performance.now() - t0) * 1e6) / n);
+        kil(p);
+      }
+      return best;
+    };
+    await perMessage(true); // warm-up
+    return { plainNs: await perMessage(false), zodNs: await perMessage(true) };
   },
   /** k sequential cal round trips to `to`; returns each in microseconds. */
   async cal(c) {

@@ -6,7 +6,8 @@
  *   yet acknowledged by the receiver (it acknowledges every 10,000: without such flow
  *   control the sender outruns the receiver and the run measures buffering and GC of
  *   the backlog), timed from the first send to the receiver's report of the last: once with json framing (the receiver reads only
- *   json), once with superjson (the default between our nodes). Baseline: a bare Node
+ *   json), once with cbor (the receiver reads cbor first, as a Perl node does), once with superjson (the default
+ *   between our nodes). Baseline: a bare Node
  *   TCP socket pair in two processes writing the same packets as newline-separated
  *   JSON, `CHUNK` lines per write. Targets: >= 1,000,000 msgs/s with json and >= 0.4x of
  *   the baseline.
@@ -16,6 +17,10 @@
  * - Remote monitor latency: `kil` on one node to the `mon` callback on the other, with
  *   a clock both processes share; baselines: a one-way `snd` between the same nodes and
  *   a one-way bare TCP line, timed the same way.
+ * - Validation: what a small zod schema (the stream's two messages) costs per message
+ *   from another node: in one process, remote delivery (`deliverLocal`) to a port with
+ *   the schema against one without; and the superjson stream to a counting port with
+ *   the schema against the same stream to one without.
  *
  * - The same streams with metrics and introspection on: a second sender/receiver pair
  *   configured with `metrics`, watched during its runs (its /metrics scraped and each
@@ -26,9 +31,9 @@
  *
  * Environment: BENCH_NET_N (messages per stream run, default 2,000,000), BENCH_NET_CHUNK
  * (default 1000), BENCH_NET_WINDOW (default 100,000; 0 = no limit), BENCH_NET_K (round trips, default 20,000), BENCH_NET_PROF=DIR (write
- * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|metrics|cal|monitor
+ * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|metrics|cal|monitor|validate
  * (run one part, e.g. to profile it), BENCH_NET_POLL (seconds between scrapes and
- * aemp_info requests in the metrics part, default 0.1), BENCH_NET_FRAMING=json|superjson (stream with that
+ * aemp_info requests in the metrics part, default 0.1), BENCH_NET_FRAMING=json|cbor|superjson (stream with that
  * framing only).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -180,13 +185,14 @@ const cpuText = (r: StreamResult): string => `${r.senderNs.toFixed(0)} + ${r.rec
 const workers: Worker[] = [];
 try {
   const recvJson = node("recv-json", { framing_format: ["json"] });
+  const recvCbor = node("recv-cbor", { framing_format: ["cbor"] });
   const recvSuper = node("recv-superjson", {});
   const bareServer = new Worker("bare-server", ["bare"]);
   const bareClient = new Worker("bare-client", ["bare"]);
-  workers.push(recvJson, recvSuper, bareServer, bareClient);
-  const [rj, rs, bs] = await Promise.all([recvJson.ready, recvSuper.ready, bareServer.ready, bareClient.ready]);
-  // The sender's seed links are its links to both receivers: no lookup in the timings.
-  const sender = node("sender", { seeds: [rj.addresses[0], rs.addresses[0]] });
+  workers.push(recvJson, recvCbor, recvSuper, bareServer, bareClient);
+  const [rj, rc, rs, bs] = await Promise.all([recvJson.ready, recvCbor.ready, recvSuper.ready, bareServer.ready, bareClient.ready]);
+  // The sender's seed links are its links to the receivers: no lookup in the timings.
+  const sender = node("sender", { seeds: [rj.addresses[0], rc.addresses[0], rs.addresses[0]] });
   workers.push(sender);
   await sender.ready;
 
@@ -195,19 +201,18 @@ try {
 
   // ---- stream ------------------------------------------------------------------------
   if (part("stream")) {
-  const counterJson = (await recvJson.call("counter")).port as string;
-  const counterSuper = (await recvSuper.call("counter")).port as string;
   const bare = await stream((n) => bareClient.call("stream", { port: bs.port, n, chunk: CHUNK, window: WINDOW }));
-  if (FRAMING !== "superjson") {
-    const json = await stream((n) => sender.call("stream", { to: counterJson, n, chunk: CHUNK, window: WINDOW }));
-    const met = json.rate >= 1e6 && json.rate / bare.rate >= 0.4;
-    row("stream ['m', i], json framing (msgs/s)", fmt(json.rate), fmt(bare.rate), json.rate / bare.rate, `target >= 1M/s and >= 0.4x: ${met ? "met" : "MISSED"}`);
-    row("  CPU per message, sender + receiver", cpuText(json), cpuText(bare), (json.senderNs + json.receiverNs) / (bare.senderNs + bare.receiverNs), "");
-  }
-  if (FRAMING !== "json") {
-    const sj = await stream((n) => sender.call("stream", { to: counterSuper, n, chunk: CHUNK, window: WINDOW }));
-    row("stream ['m', i], superjson framing (msgs/s)", fmt(sj.rate), fmt(bare.rate), sj.rate / bare.rate, "(default between our nodes)");
-    row("  CPU per message, sender + receiver", cpuText(sj), cpuText(bare), (sj.senderNs + sj.receiverNs) / (bare.senderNs + bare.receiverNs), "");
+  const framings: [string, Worker, (r: StreamResult) => string][] = [
+    ["json", recvJson, (r) => `target >= 1M/s and >= 0.4x: ${r.rate >= 1e6 && r.rate / bare.rate >= 0.4 ? "met" : "MISSED"}`],
+    ["cbor", recvCbor, () => "(towards Perl nodes)"],
+    ["superjson", recvSuper, () => "(default between our nodes)"],
+  ];
+  for (const [framing, receiver, note] of framings) {
+    if (FRAMING !== undefined && FRAMING !== framing) continue;
+    const counter = (await receiver.call("counter")).port as string;
+    const r = await stream((n) => sender.call("stream", { to: counter, n, chunk: CHUNK, window: WINDOW }));
+    row(`stream ['m', i], ${framing} framing (msgs/s)`, fmt(r.rate), fmt(bare.rate), r.rate / bare.rate, note(r));
+    row("  CPU per message, sender + receiver", cpuText(r), cpuText(bare), (r.senderNs + r.receiverNs) / (bare.senderNs + bare.receiverNs), "");
   }
   }
 
@@ -296,6 +301,18 @@ try {
   ])).map((r) => stats(r.us));
   row("kil -> remote mon callback p50", usText(monLat.p50), usText(bareLat.p50), monLat.p50 / bareLat.p50, `(aemp one-way snd: ${usText(sndLat.p50)})`);
   row("kil -> remote mon callback p99", usText(monLat.p99), usText(bareLat.p99), monLat.p99 / bareLat.p99, `(aemp one-way snd: ${usText(sndLat.p99)})`);
+  }
+
+  // ---- validation ---------------------------------------------------------------------------
+  if (part("validate")) {
+  const inProcess = await recvSuper.call("validation", { n: 1_000_000 });
+  row("remote delivery, port with a small zod schema (ns/msg)", (inProcess.zodNs as number).toFixed(0), (inProcess.plainNs as number).toFixed(0), inProcess.zodNs / inProcess.plainNs, `(validation: +${(inProcess.zodNs - inProcess.plainNs).toFixed(0)} ns per message)`);
+  const plain = (await recvSuper.call("counter")).port as string;
+  const validated = (await recvSuper.call("counter", { validated: true })).port as string;
+  const plainRun = await stream((n) => sender.call("stream", { to: plain, n, chunk: CHUNK, window: WINDOW }));
+  const zodRun = await stream((n) => sender.call("stream", { to: validated, n, chunk: CHUNK, window: WINDOW }));
+  row("stream ['m', i] to a port with the zod schema (msgs/s)", fmt(zodRun.rate), fmt(plainRun.rate), zodRun.rate / plainRun.rate, "(superjson; baseline: the same port without a schema)");
+  row("  receiver CPU per message", `${zodRun.receiverNs.toFixed(0)} ns`, `${plainRun.receiverNs.toFixed(0)} ns`, zodRun.receiverNs / plainRun.receiverNs, `(+${(zodRun.receiverNs - plainRun.receiverNs).toFixed(0)} ns per message)`);
   }
 
 } finally {

@@ -20,6 +20,14 @@ export class CliError extends Error {
   }
 }
 
+/** The command line itself is wrong (unknown command or option, missing argument): exit code 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
 export interface Io {
   out(text: string): void;
   err(text: string): void;
@@ -152,11 +160,11 @@ export function parseOptions(command: string, args: string[], spec: OptionSpec):
       }
       if (name !== undefined && spec.values?.includes(name)) {
         const v = inline ?? args[++i];
-        if (v === undefined) throw new CliError(`option --${name} needs a value`);
+        if (v === undefined) throw new UsageError(`option --${name} needs a value (aemp help ${command})`);
         values.set(name, v);
         continue;
       }
-      throw new CliError(`unknown option ${args[i]} (see 'aemp help ${command}')`);
+      throw new UsageError(`unknown option ${args[i]} (aemp help ${command})`);
     }
     positional.push(a);
     if (!spec.anywhere) options = false;
@@ -168,7 +176,7 @@ export function parseOptions(command: string, args: string[], spec: OptionSpec):
 export function secondsOption(_command: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliError(`--timeout must be a positive number of seconds, received ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--timeout must be a positive number of seconds, received ${JSON.stringify(value)} (aemp help ${_command})`);
   return n;
 }
 

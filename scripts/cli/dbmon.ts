@@ -10,13 +10,13 @@
  * `{"added":{...},"changed":{...},"deleted":[...]}`. Ctrl-C (or SIGTERM) ends it
  * cleanly with exit code 0.
  */
-import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
+import { CliError, type Command, UsageError, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave } from "./network.ts";
 
 /** The FAMILY argument of `db` and `dbmon`. */
 export function familyArgument(command: string, positional: string[]): string {
-  if (positional.length === 0) throw new CliError(`a FAMILY is missing (aemp help ${command})`);
-  if (positional.length > 1) throw new CliError(`takes one FAMILY, received ${positional.length} arguments`);
+  if (positional.length === 0) throw new UsageError(`a FAMILY is missing (aemp help ${command})`);
+  if (positional.length > 1) throw new UsageError(`takes one FAMILY, received ${positional.length} arguments (aemp help ${command})`);
   if (positional[0] === "") throw new CliError("the FAMILY must not be empty");
   return positional[0];
 }

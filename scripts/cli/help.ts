@@ -3,7 +3,7 @@
  * `aemp` prints with no command, and (on stderr) after an unknown one.
  */
 import { CONFIG_KEYS } from "../../lib/config/rc.ts";
-import { type Command, type CommandGroup, CliError } from "./command.ts";
+import { type Command, type CommandGroup, UsageError } from "./command.ts";
 import { PROTOCOL_KEYS } from "./keys.ts";
 
 const GROUPS: [CommandGroup, string][] = [
@@ -26,7 +26,8 @@ export function overview(commands: readonly Command[], rcFile: string): string {
 Usage: aemp [--rc FILE] COMMAND [ARGS] [COMMAND [ARGS]...]
 
 The rc file is ${rcFile}
-(--rc FILE, else $AEMP_RC, else ~/.aemp.json). Configuration commands edit its top level,
+(--rc FILE, else $AEMP_RC, else ~/.aemp.json, else Perl's $PERL_ANYEVENT_MP_RC or
+~/.perl-anyevent-mp if one exists). Configuration commands edit its top level,
 or the profile named by a 'profile NAME' before them, and are saved together at the end:
   aemp profile seed setbinds '*:4040' setseeds 127.0.0.1:4040
 `;
@@ -66,7 +67,7 @@ export function helpCommand(all: () => readonly Command[], find: (name: string) 
         return 0;
       }
       const c = find(args[0]);
-      if (c === undefined) throw new CliError(`there is no command '${args[0]}' (aemp help lists them)`);
+      if (c === undefined) throw new UsageError(`there is no command '${args[0]}' (aemp help lists them)`);
       ctx.io.out(commandHelp(c));
       return 0;
     },

@@ -12,7 +12,7 @@ import type { QueryKind } from "../../lib/db/backend.ts";
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
 import { mon } from "../../lib/kernel/mon.ts";
 import { cal } from "../../lib/kernel/timers.ts";
-import { CliError, type Context, type OptionSpec } from "./command.ts";
+import { CliError, type Context, type OptionSpec, UsageError } from "./command.ts";
 
 // The networking modules load only when a command joins a network, so that the
 // configuration commands start fast.
@@ -130,10 +130,10 @@ export async function dbQuery(kind: QueryKind, family: string, timeout: number):
   return within(backend.query(kind, family), timeout, `${who} did not answer within ${timeout} s`);
 }
 
-/** Checks a port ID argument. */
+/** Checks a PORT argument: a port ID, or a node ID for that node's node port (as in Perl's aemp). */
 export function portArgument(command: string, port: string | undefined): string {
-  if (port === undefined) throw new CliError(`a PORT is missing (aemp help ${command})`);
-  if (port.indexOf("#") <= 0) throw new CliError(`'${port}' is not a port ID (NODE#NAME)`);
+  if (port === undefined) throw new UsageError(`a PORT is missing (aemp help ${command})`);
+  if (port === "" || port.startsWith("#")) throw new UsageError(`'${port}' is neither a port ID (NODE#NAME) nor a node ID (aemp help ${command})`);
   if (nodeOf(port) === NODE()) throw new CliError(`'${port}' is a port of this aemp process itself`);
   return port;
 }
@@ -155,14 +155,33 @@ export function interrupted(): Promise<NodeJS.Signals> {
   });
 }
 
-/** Parses message arguments: strings as given, or JSON values with `--json`. */
-export function messageArguments(args: string[], json: boolean): unknown[] {
-  if (!json) return args;
+/**
+ * How message arguments are read: `auto` (Perl's aemp: an argument starting with `[`,
+ * `{` or `"` is JSON, any other a string), `json` (every one is JSON: `12`, `true`) or
+ * `raw` (every one a string).
+ */
+export type ArgumentMode = "auto" | "json" | "raw";
+
+/** The mode the `--json` / `--raw` switches ask for. */
+export function argumentMode(flags: Set<string>): ArgumentMode {
+  if (flags.has("json") && flags.has("raw")) throw new UsageError("--json and --raw cannot be combined");
+  return flags.has("json") ? "json" : flags.has("raw") ? "raw" : "auto";
+}
+
+/** Parses message arguments in the given mode (see `ArgumentMode`). */
+export function messageArguments(args: string[], mode: ArgumentMode): unknown[] {
+  if (mode === "raw") return args;
   return args.map((a) => {
+    if (mode === "auto" && !/^[[{"]/.test(a)) return a;
     try {
       return JSON.parse(a) as unknown;
     } catch {
-      throw new CliError(`--json: ${JSON.stringify(a)} is not valid JSON (quote strings: '"text"')`);
+      throw new UsageError(mode === "json" ? `--json: ${JSON.stringify(a)} is not valid JSON (quote strings: '"text"')` : `${JSON.stringify(a)} starts like JSON but is not valid JSON (--raw sends it as a string)`);
     }
   });
 }
+
+/** Help lines for the argument switches of `snd` and `cal`. */
+export const ARGUMENT_HELP = `Arguments starting with [, { or " are JSON, others strings (as in Perl's aemp).
+  --json                  parse every argument as JSON (numbers, true, null too)
+  --raw                   send every argument as a string`;

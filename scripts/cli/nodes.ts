@@ -11,7 +11,7 @@
  */
 import PQueue from "p-queue";
 import { NODE } from "../../lib/kernel/ids.ts";
-import { CliError, type Command, parseOptions, secondsOption, toJson } from "./command.ts";
+import { type Command, UsageError, parseOptions, secondsOption, toJson } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, dbQuery, joinNetwork, leave, nodeRequest } from "./network.ts";
 
 export const nodes: Command = {
@@ -25,7 +25,7 @@ export const nodes: Command = {
   arity: "rest",
   async run(ctx, args) {
     const { flags, values, positional } = parseOptions("nodes", args, { ...NETWORK_OPTIONS, flags: ["check", "json"], anywhere: true });
-    if (positional.length > 0) throw new CliError(`takes no arguments, received ${positional.join(" ")}`);
+    if (positional.length > 0) throw new UsageError(`takes no arguments, received ${positional.join(" ")} (aemp help nodes)`);
     const timeout = secondsOption("nodes", values.get("timeout"), DEFAULT_TIMEOUT);
     await joinNetwork(ctx, timeout);
     const [l, g] = (await Promise.all([dbQuery("g_db_family", "'l", timeout), dbQuery("g_db_family", "'g", timeout)])) as Record<string, unknown>[];

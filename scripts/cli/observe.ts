@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { parseHostPort } from "../../lib/transport/tcp.ts";
-import { CliError, type Command, parseOptions, secondsOption } from "./command.ts";
+import { CliError, type Command, UsageError, parseOptions, secondsOption } from "./command.ts";
 import { DEFAULT_LOG_LEVEL, levelOption } from "./logs.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwork, leave } from "./network.ts";
 
@@ -25,11 +25,11 @@ function listenOption(value: string | undefined): { host: string; port: number }
   try {
     parsed = parseHostPort(spec, "--listen");
   } catch {
-    throw new CliError(`--listen must be HOST:PORT (port 0 for a free one), received ${JSON.stringify(spec)}`);
+    throw new UsageError(`--listen must be HOST:PORT (port 0 for a free one), received ${JSON.stringify(spec)} (aemp help observe)`);
   }
   const port = parsed.port === "*" ? 0 : Number(parsed.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535 || !spec.includes(":")) {
-    throw new CliError(`--listen must be HOST:PORT (port 0 for a free one), received ${JSON.stringify(spec)}`);
+    throw new UsageError(`--listen must be HOST:PORT (port 0 for a free one), received ${JSON.stringify(spec)} (aemp help observe)`);
   }
   return { host: parsed.host === "*" ? "0.0.0.0" : parsed.host, port };
 }
@@ -62,7 +62,7 @@ request needs, so other users of the machine cannot read the network.
       short: { ...NETWORK_OPTIONS.short, l: "level" },
       anywhere: true,
     });
-    if (positional.length > 0) throw new CliError(`observe takes no arguments, received ${JSON.stringify(positional[0])} (aemp help observe)`);
+    if (positional.length > 0) throw new UsageError(`observe takes no arguments, received ${JSON.stringify(positional[0])} (aemp help observe)`);
     const listen = listenOption(values.get("listen"));
     const level = levelOption(values.get("level"));
     const timeout = secondsOption("observe", values.get("timeout"), DEFAULT_TIMEOUT);

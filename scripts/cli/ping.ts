@@ -13,7 +13,7 @@
  * round trip. Exit code 1 if the node cannot be reached or stops answering.
  */
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
-import { CliError, type Command, parseOptions, secondsOption } from "./command.ts";
+import { CliError, type Command, UsageError, parseOptions, secondsOption } from "./command.ts";
 import { DEFAULT_TIMEOUT, TIMEOUT_HELP, joinNetwork, leave, nodeRequest } from "./network.ts";
 
 const ms = (n: number): string => n.toFixed(2);
@@ -28,10 +28,10 @@ export const ping: Command = {
   arity: "rest",
   async run(ctx, args) {
     const { values, positional } = parseOptions("ping", args, { values: ["timeout", "count"], short: { t: "timeout", c: "count" }, anywhere: true });
-    if (positional.length !== 1 || positional[0] === "") throw new CliError("takes one NODE (aemp help ping)");
+    if (positional.length !== 1 || positional[0] === "") throw new UsageError("takes one NODE (aemp help ping)");
     const node = nodeOf(positional[0]);
     const count = Number(values.get("count") ?? 3);
-    if (!Number.isInteger(count) || count < 1) throw new CliError(`--count must be a whole number >= 1, received ${JSON.stringify(values.get("count"))}`);
+    if (!Number.isInteger(count) || count < 1) throw new UsageError(`--count must be a whole number >= 1, received ${JSON.stringify(values.get("count"))} (aemp help ping)`);
     const timeout = secondsOption("ping", values.get("timeout"), DEFAULT_TIMEOUT);
     await joinNetwork(ctx, timeout);
     if (node === NODE()) throw new CliError("that is this aemp process itself");

@@ -29,6 +29,9 @@ the file), or any key of 'aemp set'. Prints "NODEID listening on ADDRESS..." whe
     if (options.profile !== undefined && !options.norc) ctx.existingProfile(options.profile);
     const stop = interrupted();
     const { configure, resolveConfig, shutdown } = await import("../../lib/config/configure.ts");
+    // A node answers log catchers (`aemp logs`, Perl's LogCatcher) as a library node does:
+    // the handler comes with the module.
+    await import("../../lib/log-catcher.ts");
     const planned = resolveConfig(options, options.norc ? null : { data: ctx.rc(), path: ctx.path }).values;
     if (planned.secret === undefined && planned.cert === undefined) {
       ctx.io.err("aemp run: warning: no secret and no certificate are configured, so no other node can connect (aemp gensecret)\n");

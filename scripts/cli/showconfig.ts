@@ -3,10 +3,12 @@
  * with (`aemp run profile PROFILE KEY VALUE...` or `configure({profile})`): defaults,
  * the file's top level and the profile chain merged, and where each value came from.
  * The profile defaults to the one selected with `profile NAME`, else the host name.
+ * It names the rc file and why that one (`$AEMP_RC`, `~/.aemp.json`, or Perl's file
+ * when ours does not exist). The secret is masked unless `--show-secret`.
  */
 import { X509Certificate } from "node:crypto";
 import type { splitPem as SplitPem } from "../../lib/config/configure.ts";
-import { CONFIG_KEYS } from "../../lib/config/rc.ts";
+import { CONFIG_KEYS, rcLocation } from "../../lib/config/rc.ts";
 import { type Command, parseOptions, toJson } from "./command.ts";
 import { parseConfigureArgs } from "./config-args.ts";
 
@@ -28,24 +30,28 @@ export const showconfig: Command = {
   help: `PROFILE defaults to the one chosen with 'profile NAME' before, else the host name.
 KEY VALUE pairs are configure() arguments, as for 'aemp run' (norc 1, force 1 too), so
 'aemp showconfig seed nodeid x' shows what 'aemp run profile seed nodeid x' would use.
-The certificate is shown by its fingerprint.
-  --json                  print the values as one JSON object`,
+The certificate is shown by its fingerprint, the secret masked.
+  --json                  print the values as one JSON object
+  --show-secret           show the secret itself`,
   group: "profile",
   arity: "rest",
   async run(ctx, args) {
     const { CONFIG_DEFAULTS, resolveConfig, splitPem } = await import("../../lib/config/configure.ts");
-    const { flags, positional } = parseOptions("showconfig", args, { flags: ["json"], anywhere: true });
+    const { flags, positional } = parseOptions("showconfig", args, { flags: ["json", "show-secret"], anywhere: true });
     const profile = positional.length % 2 === 1 ? positional.shift() : ctx.profile;
     const options = parseConfigureArgs(positional);
     if (profile !== undefined) options.profile = profile;
     const resolved = resolveConfig(options, options.norc ? null : { data: ctx.rc(), path: ctx.path });
     const values: Record<string, unknown> = { nodeid: `${resolved.profile}/`, ...CONFIG_DEFAULTS, ...resolved.values };
+    if (typeof values.secret === "string" && !flags.has("show-secret")) values.secret = `<${values.secret.length} characters, hidden: --show-secret shows it>`;
     const keys = [...new Set([...FIRST, ...Object.keys(CONFIG_DEFAULTS), ...Object.keys(values)])].filter((k) => values[k] !== undefined);
     if (flags.has("json")) {
       ctx.io.out(`${toJson(Object.fromEntries(keys.map((k) => [k, values[k]])), 2)}\n`);
       return 0;
     }
     const layers = resolved.file === null ? "arguments only, the rc file is ignored (norc)" : `arguments, then the top level${resolved.chain.map((p) => `, then profile '${p}'`).join("")} of ${resolved.file}${resolved.chain.length === 0 ? ` (it has no profile '${resolved.profile}')` : ""}`;
+    const location = rcLocation();
+    if (resolved.file !== null) ctx.io.out(`# rc file: ${resolved.file}${resolved.file === location.path ? ` (${location.source})` : " (--rc)"}\n`);
     ctx.io.out(`# profile '${resolved.profile}': ${layers}\n`);
     const rows = keys.map((key) => {
       const v = values[key];

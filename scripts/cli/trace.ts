@@ -16,7 +16,7 @@
  */
 import PQueue from "p-queue";
 import { NODE, nodeOf } from "../../lib/kernel/ids.ts";
-import { CliError, type Command, parseOptions, secondsOption } from "./command.ts";
+import { CliError, type Command, UsageError, parseOptions, secondsOption } from "./command.ts";
 import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, dbQuery, joinNetwork, leave, nodeRequest } from "./network.ts";
 
 interface Visit {
@@ -101,7 +101,7 @@ export const trace: Command = {
   arity: "rest",
   async run(ctx, args) {
     const { flags, values, positional } = parseOptions("trace", args, { ...NETWORK_OPTIONS, flags: ["dot"], anywhere: true });
-    if (positional.length !== 1 || positional[0] === "") throw new CliError("takes one NODE (aemp help trace)");
+    if (positional.length !== 1 || positional[0] === "") throw new UsageError("takes one NODE (aemp help trace)");
     const start = nodeOf(positional[0]);
     const timeout = secondsOption("trace", values.get("timeout"), DEFAULT_TIMEOUT);
     await joinNetwork(ctx, timeout);

@@ -23,7 +23,7 @@
  */
 import { dbBackend } from "../../lib/db/backend.ts";
 import { NODE } from "../../lib/kernel/ids.ts";
-import { LEVELS } from "../../lib/log.ts";
+import { LEVELS, withContext } from "../../lib/log.ts";
 import { type CaughtLog, type LogCatcher, catchLogs } from "../../lib/log-catcher.ts";
 import { monNodes } from "../../lib/node/index.ts";
 import type { LinkInfo, NodeInfo } from "../../lib/node/introspection.ts";
@@ -93,6 +93,7 @@ export interface LogLine {
   node: string;
   level: number;
   time: number;
+  /** The record's text, behind its context unless that is aemp's own ("Chat::Server: ..."). */
   text: string;
 }
 
@@ -320,7 +321,7 @@ export class NetworkModel {
   }
 
   private addLog(r: CaughtLog): void {
-    const line: LogLine = { node: r.node, level: r.level, time: r.time, text: r.text };
+    const line: LogLine = { node: r.node, level: r.level, time: r.time, text: withContext(r.context, r.text) };
     this.logs.push(line);
     if (this.logs.length > LOG_KEEP) this.logs.splice(0, this.logs.length - LOG_KEEP);
     this.emit({ type: "log", log: line });
