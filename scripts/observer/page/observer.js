@@ -309,7 +309,7 @@ function addLog(r) {
 function setupLevels(levels, level) {
   state.levels = levels;
   const select = document.getElementById("log-level");
-  select.replaceChildren(...levels.slice(1).map((name, i) => el("option", { value: String(i + 1), text: `${i + 1} ${name} and worse` })));
+  select.replaceChildren(...levels.slice(1).map((name, i) => el("option", { value: String(i + 1), text: `up to ${i + 1} ${name}` })));
   select.value = String(level);
 }
 
