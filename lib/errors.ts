@@ -1,13 +1,54 @@
 /**
  * Every error class aemp throws or rejects with. Each has `name` equal to its class
  * name and a stable string `code` (listed in the README's Errors section) so callers
- * can branch without parsing messages.
+ * can branch without parsing messages. `AempErrorCode` is the union of those codes; a
+ * spec checks it against the README's table.
+ *
+ * lib/index.ts re-exports the classes and code types by name: the helpers at the end
+ * of this file are internal.
  */
+import type { KillReason } from "./kernel/types.ts";
+
+/** The codes a `ProtocolError` can carry: what broke the protocol. */
+export type ProtocolErrorCode =
+  | "ERR_GREETING"
+  | "ERR_VERSION"
+  | "ERR_ECHO"
+  | "ERR_SELF"
+  | "ERR_ALREADY_CONNECTED"
+  | "ERR_NO_COMMON_AUTH"
+  | "ERR_NO_COMMON_FRAMING"
+  | "ERR_AUTH_UNSUPPORTED"
+  | "ERR_AUTH_MISMATCH"
+  | "ERR_BAD_AUTH_LINE"
+  | "ERR_BAD_FRAMING"
+  | "ERR_NO_SECRET"
+  | "ERR_HANDSHAKE_TOO_LONG"
+  | "ERR_PACKET_TOO_LARGE"
+  | "ERR_BAD_FRAME"
+  | "ERR_NOT_A_PACKET"
+  | "ERR_TLS";
+
+/** Every code an `AempError` can carry (the README's Errors section). */
+export type AempErrorCode =
+  | "ERR_NO_PORT_CONTEXT"
+  | "ERR_PORT_KILLED"
+  | "ERR_UNKNOWN_INIT"
+  | "ERR_CONFIG"
+  | "ERR_SERVICE"
+  | "ERR_DB_UNAVAILABLE"
+  | "ERR_DUPLICATE_INSTANCE"
+  | "ERR_DATACONN"
+  | "ERR_DATACONN_LOST"
+  | "ERR_UNENCODABLE"
+  | "ERR_MESSAGE_TOO_LARGE"
+  | "ERR_LISTEN"
+  | ProtocolErrorCode;
 
 /** Base class: all aemp errors carry a stable `code`. */
 export class AempError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: AempErrorCode;
+  constructor(code: AempErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -19,6 +60,7 @@ export class AempError extends Error {
  * was called outside one.
  */
 export class PortContextError extends AempError {
+  declare readonly code: "ERR_NO_PORT_CONTEXT";
   constructor(message: string) {
     super("ERR_NO_PORT_CONTEXT", message);
   }
@@ -29,8 +71,9 @@ export class PortContextError extends AempError {
  * `reason` is the kill reason (empty for a normal kill).
  */
 export class PortKilledError extends AempError {
+  declare readonly code: "ERR_PORT_KILLED";
   readonly port: string;
-  readonly reason: unknown[];
+  readonly reason: KillReason;
   constructor(port: string, reason: unknown[]) {
     super(
       "ERR_PORT_KILLED",
@@ -39,12 +82,13 @@ export class PortKilledError extends AempError {
         : `port ${port} was killed normally`,
     );
     this.port = port;
-    this.reason = reason;
+    this.reason = reason as KillReason;
   }
 }
 
 /** `spawn` named an init function this node has not registered. */
 export class UnknownInitError extends AempError {
+  declare readonly code: "ERR_UNKNOWN_INIT";
   readonly init: string;
   constructor(init: string) {
     super(
@@ -61,7 +105,8 @@ export class UnknownInitError extends AempError {
  * text AEMP uses for it where AEMP has one, since it travels as a transport error.
  */
 export class ProtocolError extends AempError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  declare readonly code: ProtocolErrorCode;
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
@@ -75,6 +120,7 @@ export class ProtocolError extends AempError {
  * `node` is the node at the other end.
  */
 export class DataConnError extends AempError {
+  declare readonly code: "ERR_DATACONN" | "ERR_DATACONN_LOST";
   readonly node: string;
   readonly reason: unknown[];
   constructor(code: "ERR_DATACONN" | "ERR_DATACONN_LOST", node: string, message: string, options?: { reason?: unknown[]; cause?: unknown }) {
@@ -104,6 +150,7 @@ function describe(value: unknown): string {
  * the file is wrong. `file` names the rc file when it is the culprit.
  */
 export class ConfigError extends AempError {
+  declare readonly code: "ERR_CONFIG";
   readonly file: string | undefined;
   constructor(message: string, options?: { file?: string; cause?: unknown }) {
     super("ERR_CONFIG", message, options);
@@ -113,6 +160,7 @@ export class ConfigError extends AempError {
 
 /** A service listed in `services` could not be found or failed while starting. */
 export class ServiceError extends AempError {
+  declare readonly code: "ERR_SERVICE";
   readonly service: string;
   constructor(service: string, message: string, options?: { cause?: unknown }) {
     super("ERR_SERVICE", message, options);
@@ -129,6 +177,7 @@ export class ServiceError extends AempError {
  * Code `ERR_DB_UNAVAILABLE`.
  */
 export class DbUnavailableError extends AempError {
+  declare readonly code: "ERR_DB_UNAVAILABLE";
   readonly backend: string;
   constructor(backend: string, message: string, options?: { cause?: unknown }) {
     super("ERR_DB_UNAVAILABLE", message, options);
@@ -143,6 +192,7 @@ export class DbUnavailableError extends AempError {
  * `first` and `second` are the files of the two copies. Code `ERR_DUPLICATE_INSTANCE`.
  */
 export class DuplicateInstanceError extends AempError {
+  declare readonly code: "ERR_DUPLICATE_INSTANCE";
   readonly first: string;
   readonly second: string;
   constructor(first: string, second: string, message: string) {

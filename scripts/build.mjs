@@ -6,8 +6,10 @@
 //   modules start faster and use less memory than one file per source module.
 //   Packages stay external (dependencies and the optional ioredis).
 // - Types: tsc writes the declaration files (tsconfig.build.json), one per module.
+// - The page of `aemp observe` (plain HTML, CSS and JS) is copied to dist/observer/page,
+//   where scripts/observer/server.ts looks for it when it runs from a chunk in dist/.
 import { spawnSync } from "node:child_process";
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { build } from "esbuild";
 
@@ -35,6 +37,7 @@ await build({
   logLevel: "warning",
 });
 chmodSync(`${dist}/scripts/aemp.js`, 0o755);
+cpSync(`${root}scripts/observer/page`, `${dist}/observer/page`, { recursive: true });
 
 const tsc = spawnSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
   cwd: root,

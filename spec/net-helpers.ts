@@ -206,6 +206,8 @@ export interface FakeHandshake {
   secret?: string;
   /** Framings we claim to read (and the one we write is the first of these the node reads). */
   framings?: string[];
+  /** The greeting's `provider=` (ours by default; Perl's is `AE-2.01`). */
+  provider?: string;
 }
 
 /**
@@ -220,6 +222,8 @@ export class FakePeer {
   peerLines: GreetingLines | undefined;
   /** Packets decoded after the handshake, in order. */
   readonly packets: unknown[][] = [];
+  /** Called with each packet as it is decoded (to answer requests, as a peer would). */
+  onPacket: ((packet: unknown[]) => void) | undefined;
   /** Resolves when the node closes the connection (or it fails). */
   readonly closed: Promise<void>;
   private buffer = Buffer.alloc(0);
@@ -300,7 +304,7 @@ export class FakePeer {
         nodeId: options.nodeId ?? this.nodeId,
         auths: ["hmac_sha3_512"],
         framings: options.framings ?? ["json"],
-        extras: greetingExtras(),
+        extras: { ...greetingExtras(), ...(options.provider === undefined ? {} : { provider: options.provider }) },
       }),
       makeNonce(),
     ];
@@ -330,7 +334,15 @@ export class FakePeer {
 
   /** From now on, bytes from the node are json packets. */
   startPackets(): void {
-    this.splitter = new JsonSplitter({ push: (p) => this.packets.push(p as unknown[]) }, { topLevel: "array" });
+    this.splitter = new JsonSplitter(
+      {
+        push: (p) => {
+          this.packets.push(p as unknown[]);
+          this.onPacket?.(p as unknown[]);
+        },
+      },
+      { topLevel: "array" },
+    );
     const rest = this.buffer;
     this.buffer = Buffer.alloc(0);
     if (rest.length > 0) this.splitter.write(rest);

@@ -74,12 +74,14 @@ test.before(async () => {
 
 test.after(() => {
   for (const child of running) child.kill("SIGKILL");
+  for (const pid of groups) process.kill(-pid, "SIGKILL");
   rmSync(work, { recursive: true, force: true });
 });
 
 test("package - the tarball ships compiled JS, declarations and the license, no sources or specs", async () => {
   const files = (JSON.parse(await npm(["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root })) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-  for (const must of ["LICENSE", "README.md", "CHANGELOG.md", "package.json", "dist/lib/index.js", "dist/lib/index.d.ts", "dist/scripts/aemp.js"]) {
+  const page = ["index.html", "observer.js", "observer.css"].map((f) => `dist/observer/page/${f}`);
+  for (const must of ["LICENSE", "README.md", "CHANGELOG.md", "package.json", "dist/lib/index.js", "dist/lib/index.d.ts", "dist/scripts/aemp.js", ...page]) {
     assert.ok(files.includes(must), `${must} is in the tarball`);
   }
   assert.equal(files.filter((f) => /\.ts$/.test(f) && !f.endsWith(".d.ts")), [], "no TypeScript sources");
@@ -148,6 +150,43 @@ test("package - npx aemp --version and aemp help run under plain node, also thro
   mkdirSync(elsewhere);
   symlinkSync(join(project, "node_modules", ".bin", "aemp"), join(elsewhere, "aemp"));
   assert.is(await ok(join(elsewhere, "aemp"), ["--version"], { cwd: elsewhere }), `aemp ${pkg.version}\n`);
+});
+
+/** Process groups of long-running commands (npx runs node as its child): killed whole in `after`. */
+const groups = new Set<number>();
+
+/** Starts a long-running command; resolves with the first stdout line matching `pattern`. */
+async function startUntil(command: string, args: string[], pattern: RegExp, env: Record<string, string>): Promise<RegExpMatchArray> {
+  const child = spawn(command, args, { cwd: project, env: { ...process.env, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  groups.add(child.pid!);
+  child.on("close", () => groups.delete(child.pid!));
+  let out = "";
+  let err = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+  const found = new Promise<RegExpMatchArray>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = out.split("\n").map((l) => pattern.exec(l)).find((x) => x !== null);
+      if (m) resolve(m);
+    });
+    child.on("close", (code) => reject(new Error(`${command} ${args.join(" ")} exited ${code} before printing ${pattern}\n${out}\n${err}`)));
+  });
+  return waitFor(found, 30_000, `${pattern} from ${args.join(" ")}`);
+}
+
+test("package - npx aemp observe runs under plain node and serves its page from the package", async () => {
+  const rc = join(work, "observe-rc.json");
+  const env = { AEMP_RC: rc };
+  await ok("npx", ["--no-install", "aemp", "setsecret", "consumer spec", "profile", "seed", "setbinds", "127.0.0.1:*"], { env });
+  const [, , seedAddress] = await startUntil("npx", ["--no-install", "aemp", "run", "profile", "seed"], /^(\S+) listening on (\S+) \(profile seed\)$/, env);
+  await ok("npx", ["--no-install", "aemp", "setseeds", seedAddress!], { env });
+  const [, url] = await startUntil("npx", ["--no-install", "aemp", "observe"], /^observer: (http:\/\/\S+)$/, env);
+  const page = await fetch(url!);
+  assert.is(page.status, 200);
+  assert.match(await page.text(), /<title>aemp observer<\/title>/);
+  const token = new URL(url!).searchParams.get("token")!;
+  for (const asset of ["observer.js", "observer.css"]) assert.is((await fetch(new URL(`${asset}?token=${token}`, url))).status, 200, asset);
+  assert.is((await fetch(new URL("/", url))).status, 403, "refused without the token");
 });
 
 test("package - the runtime dependencies hold no tsx, esbuild or typescript, and no ioredis unless asked for", async () => {

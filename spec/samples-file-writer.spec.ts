@@ -7,8 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kil, mailboxOf, mon, port, rcv, snd } from "../lib/index.ts";
+import { deliverLocal } from "../lib/kernel/ports.ts";
 import { sendFile } from "../samples/file-writer/client.ts";
-import { startFileWriter } from "../samples/file-writer/server.ts";
+import { type FileWriter, startFileWriter } from "../samples/file-writer/server.ts";
 import { superviseFileWriter } from "../samples/file-writer/supervisor.ts";
 import { deferred, rejects, waitFor } from "./helpers.ts";
 import { runToEnd } from "./sample-helpers.ts";
@@ -148,12 +149,13 @@ test("server - a first message that is not write_file kills it", async () => {
   assert.equal(await died, ["die", 'only write_file messages expected, received "data"']);
 });
 
-test("server - a chunk of the wrong type kills it", async () => {
+test("server - a message from another node that does not fit its schema kills it with invalid_message", async () => {
   const server = startFileWriter();
   const died = death(server);
-  snd(server, "write_file", "c", join(dir, "bad-chunk.txt"));
-  snd(server, "data", "c", { not: "a chunk" });
-  assert.equal(await died, ["die", "data from c: a chunk must be a string or a Uint8Array, received an object"]);
+  // deliverLocal is where messages from other nodes enter (the compiler stops local ones).
+  deliverLocal(server, ["write_file", "c", join(dir, "bad-chunk.txt")], "peer/1");
+  deliverLocal(server, ["data", "c", { not: "a chunk" }], "peer/1");
+  assert.equal(await died, ["invalid_message", "Invalid input: expected string, received object (at 2)"]);
 });
 
 test("server, supervisor - bad options are refused at once", () => {
@@ -205,7 +207,7 @@ test("client - sendFile rejects with the reason when the server dies", async () 
 
 test("supervisor - reports the death, restarts the server, and the new one works", async () => {
   const deaths: [string, unknown[]][] = [];
-  const restarted = deferred<[string, string]>();
+  const restarted = deferred<[FileWriter, FileWriter]>();
   const sup = superviseFileWriter({
     dataTimeout: 0.05,
     onDeath: (server, reason) => deaths.push([server, reason]),

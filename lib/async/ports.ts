@@ -14,9 +14,16 @@
  *
  * Times are seconds. A timeout of 0 means "only what is already queued"; no timeout
  * waits for ever. Every wait also takes an AbortSignal.
+ *
+ * Typed: `portAsync<M>(fn)` (or with a schema, as `port` takes one) hands `fn` its port
+ * as a `PortId<M>` and an `Inbox<M>`, the same `get`/`getCond`/`messages` typed for
+ * `M` (lib/async/inbox.ts); the free functions are the untyped view of that object.
  */
 import { PortContextError, argumentError } from "../errors.ts";
 import { defer } from "../kernel/ports.ts";
+import { type InferMessage, type MessageSchema, type PortOptions, isSchema } from "../kernel/schema.ts";
+import type { IsUntyped, MessageOf, PortId } from "../kernel/types.ts";
+import type { Inbox, WaitOptions } from "./inbox.ts";
 import {
   type Message,
   type PortScope,
@@ -34,39 +41,44 @@ import {
 import { secondsToMs, timer } from "../kernel/timers.ts";
 import { Mailbox, type Verdict, type WaitExtras, Waiter } from "./mailbox.ts";
 
-/** How long to wait (seconds; 0 = only if already queued) and what can cancel it. */
-export interface WaitOptions {
-  timeout?: number;
-  signal?: AbortSignal;
-}
-
-/** The body of an async port. Its result: an array becomes the kill reason. */
-export type AsyncPortFn = (self: string) => unknown;
+/**
+ * The body of an async port: gets its port (typed `PortId<M>` for a typed port) and the
+ * port's mailbox functions typed for `M`. Its result: an array becomes the kill reason.
+ */
+export type AsyncPortFn<M extends Message = Message> = (self: IsUntyped<M> extends true ? string : PortId<M>, inbox: Inbox<M>) => unknown;
 
 /**
- * Creates a port with an async mailbox and runs `fn(SELF)` in its context. Returns the
- * port ID at once; `fn` starts on the run queue.
+ * Creates a port with an async mailbox and runs `fn(SELF, inbox)` in its context.
+ * Returns the port ID at once; `fn` starts on the run queue. `portAsync<M>(fn)` types
+ * the port and the inbox; a schema (or `{ schema, onInvalid }`) first also validates
+ * what other nodes send, as for `port`.
  *
  * ```ts
- * const echo = portAsync(async () => {
+ * const echo = portAsync<["echo", PortId<["echoed", string]>, string]>(async (_self, { get }) => {
  *   for (;;) {
- *     const [reply, text] = (await get("echo"))!;
+ *     const [reply, text] = await get("echo");
  *     snd(reply, "echoed", text);
  *   }
  * });
  * ```
  */
-export function portAsync(fn: AsyncPortFn): string {
+export function portAsync<S extends MessageSchema>(schema: S | PortOptions<S>, fn: AsyncPortFn<InferMessage<S>>): PortId<InferMessage<S>>;
+export function portAsync(fn: AsyncPortFn): string;
+export function portAsync<M extends Message>(fn: AsyncPortFn<M>): PortId<M>;
+export function portAsync(first: unknown, second?: unknown): string {
+  const withSchema = second !== undefined || isSchema(first);
+  const fn = withSchema ? second : first;
   if (typeof fn !== "function") throw argumentError("portAsync", "fn", "a function", fn);
-  const id = port();
-  attach(id, fn);
+  const id = withSchema ? port(first as MessageSchema) : port();
+  attach(id, fn as AsyncPortFn);
   return id;
 }
 
 /**
- * Attaches an async mailbox to an existing local port and runs `fn(SELF)` in its
+ * Attaches an async mailbox to an existing local port and runs `fn(SELF, inbox)` in its
  * context. Once per port; the mailbox replaces the default receiver.
  */
+export function rcvAsync<P extends string>(port: P, fn: AsyncPortFn<MessageOf<P>>): P;
 export function rcvAsync(portId: string, fn: AsyncPortFn): string {
   if (typeof fn !== "function") throw argumentError("rcvAsync", "fn", "a function", fn);
   if (typeof portId !== "string" || localPort(portId) === undefined) {
@@ -90,7 +102,7 @@ function attach(id: string, fn: AsyncPortFn): void {
 function runBody(box: Mailbox, fn: AsyncPortFn): void {
   let result: unknown;
   try {
-    result = fn(box.id);
+    result = fn(box.id, inbox);
   } catch (err) {
     kil(box.id, ...dieReason(err));
     return;
@@ -204,13 +216,8 @@ function wait(box: Mailbox, match: string | ((msg: Message) => Verdict), ms: num
   });
 }
 
-/**
- * The first queued message tagged `tag`, without its tag (`undefined` on timeout).
- * Costs the same however many other messages wait.
- *
- * `const [port, path] = (await get("write_file"))!;`
- */
-export function get(tag: string, wait?: number | WaitOptions): Promise<Message | undefined> {
+/** `get`: the first queued message tagged `tag`, without its tag (`undefined` on timeout). */
+function getTagged(tag: string, wait?: number | WaitOptions): Promise<Message | undefined> {
   const box = currentBox("get");
   if (typeof tag !== "string") return Promise.reject(argumentError("get", "tag", "a string", tag));
   if (box.death !== null) return Promise.reject(box.death);
@@ -231,26 +238,12 @@ function waitFor(box: Mailbox, match: string | ((msg: Message) => Verdict), opts
   return wait(box, match, opts.ms, opts.signal);
 }
 
-type Falsy = false | 0 | "" | null | undefined;
-
 /**
- * Selective receive: the first message (whole, tag included) for which `pred` returns
- * something truthy; no predicate takes the next message; `undefined` on timeout.
- *
- * Switch form: when `pred` returns a function, that function is called with the message
- * and `getCond` resolves to its (awaited) result:
- *
- * ```ts
- * const more = await getCond((m) => {
- *   if (m[0] === "data") return ([, chunk]) => write(chunk);
- *   if (m[0] === "close") return () => false;
- *   throw new Error(`unexpected message ${m[0]}`);
- * }, 5);
- * ```
+ * `getCond`: the first message (whole) for which `pred` returns something truthy (the
+ * result of the function it returned, in the switch form); no predicate takes the next
+ * message; `undefined` on timeout.
  */
-export function getCond<R>(pred: (msg: Message) => ((msg: Message) => R) | Falsy, wait?: number | WaitOptions): Promise<Awaited<R> | undefined>;
-export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<Message | undefined>;
-export function getCond(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<unknown> {
+function getMatching(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<unknown> {
   const box = currentBox("getCond");
   if (pred !== undefined && pred !== null && typeof pred !== "function") return Promise.reject(argumentError("getCond", "pred", "a function or undefined", pred));
   if (box.death !== null) return Promise.reject(box.death);
@@ -288,12 +281,8 @@ function applyVerdict(hit: [Message, Verdict] | undefined): unknown {
   return typeof verdict === "function" ? verdict(msg) : msg;
 }
 
-/**
- * The mailbox as an async iterator, for `for await (const msg of messages())`. With a
- * tag, yields only those messages, without the tag (like `get`). One reader at a time;
- * `break` releases it. Ends by throwing `PortKilledError` when the port dies.
- */
-export function messages(tag?: string): AsyncIterableIterator<Message> & AsyncDisposable {
+/** `messages`: the mailbox as an async iterator (one reader at a time). */
+function iterate(tag?: string): AsyncIterableIterator<Message> & AsyncDisposable {
   const box = currentBox("messages");
   if (tag !== undefined && typeof tag !== "string") throw argumentError("messages", "tag", "a string or undefined", tag);
   if (box.reading) throw new Error(`messages(): port ${box.id} already has a reader; one iterator at a time`);
@@ -308,8 +297,8 @@ export function messages(tag?: string): AsyncIterableIterator<Message> & AsyncDi
   const iterator: AsyncIterableIterator<Message> & AsyncDisposable = {
     async next(): Promise<IteratorResult<Message>> {
       if (!open) return { value: undefined, done: true };
-      const msg = tag === undefined ? await getCond() : await get(tag);
-      return { value: msg!, done: false };
+      const msg = tag === undefined ? await getMatching() : await getTagged(tag);
+      return { value: msg as Message, done: false };
     },
     async return(): Promise<IteratorResult<Message>> {
       close();
@@ -324,6 +313,27 @@ export function messages(tag?: string): AsyncIterableIterator<Message> & AsyncDi
   };
   return iterator;
 }
+
+/**
+ * The mailbox functions. Every async port's function gets this one frozen object as
+ * its `inbox` (typed for its messages); the exported `get`, `getCond` and `messages`
+ * are the same functions, untyped. They find the mailbox through the async context.
+ */
+const inbox = Object.freeze({ get: getTagged, getCond: getMatching, messages: iterate }) as Inbox;
+
+/**
+ * The first queued message tagged `tag`, without its tag; `undefined` on timeout. See
+ * `Inbox.get`; inside a typed async port use the inbox its function gets.
+ *
+ * `const [port, path] = await get("write_file");`
+ */
+export const get: Inbox["get"] = inbox.get;
+
+/** Selective receive; see `Inbox.getCond` (type guards narrow, the switch form types its result). */
+export const getCond: Inbox["getCond"] = inbox.getCond;
+
+/** The mailbox as an async iterator; see `Inbox.messages`. */
+export const messages: Inbox["messages"] = inbox.messages;
 
 /** The mailbox of a local async port, for introspection and tests. */
 export function mailboxOf(portId: string): { readonly size: number; readonly pending: number } | undefined {

@@ -27,11 +27,11 @@ import { hostname } from "node:os";
 import { argumentError } from "../errors.ts";
 import { NODE, isValidNodeId, randomString, setNodeId } from "../kernel/ids.ts";
 import { setNetworkedGlobal, unsetNetworkedGlobal } from "../global/current.ts";
-import { closeDbBackend, setDbBackend } from "../db/backend.ts";
+import { closeDbBackend, dbBackend, setDbBackend } from "../db/backend.ts";
 import { DEFAULT_LEASE, openRedisBackend } from "../db/redis.ts";
 import { GlobalService } from "../global/global.ts";
 import { info, warn } from "../log.ts";
-import { registerIntrospection } from "../node/introspection.ts";
+import { addInfoSection, registerIntrospection } from "../node/introspection.ts";
 import { type Network, type NetworkConfig, createNetwork, currentNetwork, discardNetwork } from "../node/network.ts";
 import { DEFAULT_MAX_PACKET_SIZE, FRAMINGS_WE_READ } from "../transport/framing.ts";
 import { DEFAULT_AUTH_ACCEPT, DEFAULT_AUTH_OFFER } from "../transport/handshake.ts";
@@ -96,6 +96,13 @@ export interface ConfigureOptions {
    * Default 10.
    */
   db_lease?: number;
+  /**
+   * Serve Prometheus metrics at `http://HOST:PORT/metrics` (`"127.0.0.1:9464"`; host `*`
+   * = every interface, port `*` or 0 = a free one, see `ConfigureResult.metrics`).
+   * The listener binds exactly what it is told: keep it on a private address. Default
+   * none (off). See lib/metrics/prometheus.ts for the metrics served.
+   */
+  metrics?: string;
 }
 
 export interface ConfigureResult {
@@ -104,6 +111,8 @@ export interface ConfigureResult {
   addresses: string[];
   /** The profile used. */
   profile: string;
+  /** Where the Prometheus metrics are served (`host:port`), when `metrics` is set. */
+  metrics?: string;
 }
 
 /** The configuration `configure` would use, before defaults. */
@@ -195,6 +204,8 @@ export function resolveConfig(options: ConfigureOptions = {}, rc?: { data: RcDat
 }
 
 let configured = false;
+/** The Prometheus endpoint, when `metrics` is configured. */
+let metricsServer: { close(): Promise<void> } | null = null;
 
 /** Splits AEMP's `cert` (key and certificate in one PEM text) into its two parts. */
 export function splitPem(pem: unknown): { cert: string; key: string } {
@@ -220,6 +231,7 @@ interface Plan {
   moduleRoots: string[];
   db: string;
   dbLease: number;
+  metrics: string | undefined;
 }
 
 /**
@@ -253,6 +265,7 @@ function plan(resolved: ResolvedConfig): Plan {
     moduleRoots: o.module_roots ?? [],
     db: o.db ?? "global",
     dbLease: o.db_lease ?? DEFAULT_LEASE,
+    metrics: o.metrics,
   };
 }
 
@@ -322,6 +335,7 @@ async function start(options: ConfigureOptions): Promise<ConfigureResult> {
     await net.listen();
     setNetworkedGlobal(global);
     undo.push(() => unsetNetworkedGlobal(global));
+    addInfoSection("db", () => ({ families: dbBackend().ownFamilies(), global: global.isGlobal, master: global.master ?? null }));
     if (redis !== null) {
       info(`database: Redis at ${redis.name}, lease ${p.dbLease} s`);
       // Entries set before configure (now in the networked global service) move to Redis.
@@ -331,11 +345,20 @@ async function start(options: ConfigureOptions): Promise<ConfigureResult> {
       const seeded = p.network.seeds.length > 0;
       net.setResolver(async (id) => (await redis.resolve(id)) ?? (seeded ? global.resolve(id) : null));
     }
+    let metrics: string | undefined;
+    if (p.metrics !== undefined) {
+      // Loaded only here: prom-client costs load time and memory a node without metrics should not pay.
+      const server = await (await import("../metrics/prometheus.ts")).startMetrics(p.metrics);
+      metricsServer = server;
+      undo.push(() => closeMetrics());
+      metrics = server.address;
+      info(`metrics served at http://${metrics}/metrics`);
+    }
     global.start(net.addresses, net.seedIsSelf);
     redis?.localSet("'l", p.nodeId, net.addresses);
     net.startSeeds();
     await startServices(p.services, p.moduleRoots);
-    return { nodeId: p.nodeId, addresses: net.addresses, profile: resolved.profile };
+    return { nodeId: p.nodeId, addresses: net.addresses, profile: resolved.profile, ...(metrics === undefined ? {} : { metrics }) };
   } catch (err) {
     for (const step of undo.reverse()) await step();
     throw err;
@@ -398,8 +421,14 @@ export function shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult>
   return leaving;
 }
 
+async function closeMetrics(): Promise<void> {
+  await metricsServer?.close();
+  metricsServer = null;
+}
+
 async function leave(net: Network, timeout: number): Promise<ShutdownResult> {
   const abandoned = await net.stop(timeout);
+  await closeMetrics();
   // The Redis backend: this node's entries go at once instead of when the lease runs out.
   await closeDbBackend();
   if (abandoned > 0) warn(`shutdown: dropped ${abandoned} messages still waiting to be sent after ${timeout} s`);

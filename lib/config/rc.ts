@@ -313,6 +313,17 @@ function hasPem(v: unknown): string | typeof INVALID {
 
 const identity = (text: string): unknown => text;
 
+/** What the `metrics` key takes, for messages. */
+export const METRICS_EXPECTED = "a host:port to serve metrics on (host * = every interface, port * or 0 = any free port)";
+
+/**
+ * Whether `value` is a valid `metrics` setting: `host:port`, either may be `*` (port 0
+ * too). The host is required, so that listening on every interface is always asked for.
+ */
+export function isMetricsAddress(value: unknown): value is string {
+  return typeof value === "string" && value.includes(":") && isAddress(value, true);
+}
+
 /** A `services` entry: a name, or `[name, ...args]` (lib/config/services.ts starts them). */
 export type ServiceSpec = string | [string, ...unknown[]];
 
@@ -421,6 +432,12 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
     summary: "seconds (Redis database): a dead node's entries vanish this long after its last renewal (default 10)",
     parse: identity,
     normalize: (v) => toPositive(v, false),
+  },
+  metrics: {
+    expected: METRICS_EXPECTED,
+    summary: "host:port to serve Prometheus metrics on, at /metrics (default: off)",
+    parse: identity,
+    normalize: (v) => (isMetricsAddress(v) ? v : INVALID),
   },
   parent: { expected: "a profile name", summary: "the profile this one inherits from", profileOnly: true, parse: identity, normalize: nonEmptyString },
 };

@@ -27,6 +27,7 @@ import { pathToFileURL } from "node:url";
 import { ServiceError, argumentError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { findInit, spawn } from "../kernel/spawn.ts";
+import type { Callback } from "../kernel/types.ts";
 import { info } from "../log.ts";
 import { type ServiceSpec, isServiceSpec } from "./rc.ts";
 
@@ -35,7 +36,7 @@ export { type ServiceSpec, isServiceSpec };
 /** What a `services` entry looks like, for error messages. */
 export const SERVICE_EXPECTED = "a list of service names or [name, ...args] lists";
 
-const registered = new Map<string, (...args: any[]) => unknown>();
+const registered = new Map<string, Callback>();
 
 /**
  * Names a function that the `services` configuration key may start on this node,
@@ -43,7 +44,7 @@ const registered = new Map<string, (...args: any[]) => unknown>();
  * `[name, ...args]` entry passes its arguments. Registering a name again replaces it.
  * Register before calling `configure`.
  */
-export function registerService(name: string, fn: (...args: any[]) => unknown): void {
+export function registerService(name: string, fn: Callback): void {
   if (typeof name !== "string" || name === "") throw argumentError("registerService", "name", "a non-empty string", name);
   if (typeof fn !== "function") throw argumentError("registerService", "fn", "a function", fn);
   registered.set(name, fn);

@@ -39,6 +39,8 @@ export interface DbBackend {
   localSet(family: string, key: string, value: unknown): void;
   /** Deletes entries this node owns; keys it does not own are ignored. */
   localDel(family: string, keys: string[]): void;
+  /** The families this node owns entries in (internal ones, `'l` and `'g`, left out). */
+  ownFamilies(): string[];
   /** The merged family (a fresh object), its keys or its values. */
   query(kind: QueryKind, family: string): Promise<unknown>;
   /**

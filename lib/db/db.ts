@@ -13,6 +13,10 @@
  * A node that never called `configure` is its own global node: the database then works
  * within the process, which is handy for tests and single-process programs. Call
  * `configure` before using the database if the node is to join a network.
+ *
+ * The value type `V` of `dbFamily<V>`, `dbValues<V>`, `dbMon<V>` (and `dbChanges`,
+ * `dbWaitFor`) is the caller's claim about what the family holds: values come from
+ * other nodes and are not checked. It defaults to `unknown`.
  */
 import { argumentError } from "../errors.ts";
 import { type Guard, guard } from "../kernel/guard.ts";
@@ -23,7 +27,13 @@ import { type Timer, secondsToMs, timer } from "../kernel/timers.ts";
 import { type DbStatusListener, dbBackend as service } from "./backend.ts";
 
 /** One family's content: key -> value. */
-export type DbFamily = Record<string, unknown>;
+export type DbFamily<V = unknown> = Record<string, V>;
+
+/**
+ * A family monitor's callback: the monitor's own copy of the family (read it, do not
+ * keep or change it) and the keys added, changed and deleted since the last call.
+ */
+export type DbWatcher<V = unknown> = (family: Readonly<DbFamily<V>>, added: string[], changed: string[], deleted: string[]) => void;
 
 /**
  * Any non-empty string names a family, as in Perl: `my-app`, `Chat::rooms`, and the
@@ -39,6 +49,14 @@ function checkKey(fn: string, key: unknown): string {
   return key;
 }
 
+/** Keys this node set or deleted through this API, since the process started. */
+let writes = 0;
+
+/** How many keys this node has set or deleted (`dbSet`, `dbDel`, `dbReg` and their guards): for metrics. */
+export function dbWriteCount(): number {
+  return writes;
+}
+
 /**
  * Sets (or replaces) `family/key` to `value` (default null) as an entry this node owns.
  * The guard deletes it.
@@ -47,13 +65,18 @@ export function dbSet(family: string, key: string, value: unknown = null): Guard
   checkFamily("dbSet", family);
   checkKey("dbSet", key);
   service().localSet(family, key, value === undefined ? null : value);
-  return guard(() => service().localDel(family, [key]));
+  writes++;
+  return guard(() => {
+    writes++;
+    service().localDel(family, [key]);
+  });
 }
 
 /** Deletes keys of `family` that this node set. */
 export function dbDel(family: string, ...keys: string[]): void {
   checkFamily("dbDel", family);
   for (const k of keys) checkKey("dbDel", k);
+  writes += keys.length;
   service().localDel(family, keys);
 }
 
@@ -84,7 +107,7 @@ function query<T>(kind: "g_db_family" | "g_db_keys" | "g_db_values", fn: string,
 }
 
 /** The whole family, as a fresh object (also passed to `cb` if given). */
-export function dbFamily(family: string, cb?: (family: DbFamily) => void): Promise<DbFamily> {
+export function dbFamily<V = unknown>(family: string, cb?: (family: DbFamily<V>) => void): Promise<DbFamily<V>> {
   return query("g_db_family", "dbFamily", family, cb);
 }
 
@@ -94,7 +117,7 @@ export function dbKeys(family: string, cb?: (keys: string[]) => void): Promise<s
 }
 
 /** The family's values. */
-export function dbValues(family: string, cb?: (values: unknown[]) => void): Promise<unknown[]> {
+export function dbValues<V = unknown>(family: string, cb?: (values: V[]) => void): Promise<V[]> {
   return query("g_db_values", "dbValues", family, cb);
 }
 
@@ -108,16 +131,16 @@ export function dbValues(family: string, cb?: (values: unknown[]) => void): Prom
  * Redis backend) and when it is back (`{ up: true }`, after `cb` got what changed
  * meanwhile). The global-node backend never calls it.
  */
-export function dbMon(family: string, cb: WatchListener, onStatus?: DbStatusListener): Guard {
+export function dbMon<V = unknown>(family: string, cb: DbWatcher<V>, onStatus?: DbStatusListener): Guard {
   checkFamily("dbMon", family);
   if (typeof cb !== "function") throw argumentError("dbMon", "cb", "a function", cb);
   if (onStatus !== undefined && typeof onStatus !== "function") throw argumentError("dbMon", "onStatus", "a function or undefined", onStatus);
-  return guard(service().watch(family, cb, onStatus));
+  return guard(service().watch(family, cb as WatchListener, onStatus));
 }
 
 /** One change of a monitored family, as `dbChanges` yields it. */
-export interface DbChange {
-  family: DbFamily;
+export interface DbChange<V = unknown> {
+  family: DbFamily<V>;
   added: string[];
   changed: string[];
   deleted: string[];
@@ -129,15 +152,15 @@ export interface DbChange {
  *
  * `for await (const { family, added } of dbChanges("myapp::workers")) ...`
  */
-export function dbChanges(family: string): AsyncIterableIterator<DbChange> & AsyncDisposable {
-  const queue: DbChange[] = [];
+export function dbChanges<V = unknown>(family: string): AsyncIterableIterator<DbChange<V>> & AsyncDisposable {
+  const queue: DbChange<V>[] = [];
   let wake: (() => void) | undefined;
-  const g = dbMon(family, (fam, added, changed, deleted) => {
+  const g = dbMon<V>(family, (fam, added, changed, deleted) => {
     queue.push({ family: { ...fam }, added: [...added], changed: [...changed], deleted: [...deleted] });
     wake?.();
   });
   let open = true;
-  const iterator: AsyncIterableIterator<DbChange> & AsyncDisposable = {
+  const iterator: AsyncIterableIterator<DbChange<V>> & AsyncDisposable = {
     async next() {
       while (open && queue.length === 0) await new Promise<void>((r) => (wake = r));
       wake = undefined;
@@ -164,11 +187,11 @@ export function dbChanges(family: string): AsyncIterableIterator<DbChange> & Asy
  * Resolves with the family's content as soon as it is non-empty ("wait until a service
  * shows up"); with `timeout` (seconds), resolves undefined if it stays empty that long.
  */
-export function dbWaitFor(family: string, timeout?: number): Promise<DbFamily | undefined> {
+export function dbWaitFor<V = unknown>(family: string, timeout?: number): Promise<DbFamily<V> | undefined> {
   const ms = timeout === undefined ? undefined : secondsToMs("dbWaitFor", "timeout", timeout);
   return new Promise((resolve) => {
     let deadline: Timer | undefined;
-    const g = dbMon(family, (fam) => {
+    const g = dbMon<V>(family, (fam) => {
       if (Object.keys(fam).length === 0) return;
       deadline?.cancel();
       queueMicrotask(() => g.cancel());

@@ -289,6 +289,10 @@ export class RedisBackend implements DbBackend {
     if (gone.length > 0 && this.cmdReady) this.queueWrite(["d", family, JSON.stringify({ o: this.owner, d: gone }), gone.length, ...gone]);
   }
 
+  ownFamilies(): string[] {
+    return [...this.local.keys()].filter((f) => !f.startsWith("'"));
+  }
+
   /**
    * Writes go out at the end of the tick, many in one script: a loop of n `dbSet`s is
    * one round trip (in batches of WRITE_BATCH), not n. Anything that reads from Redis

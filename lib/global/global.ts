@@ -150,6 +150,10 @@ export class GlobalService {
     if (gone.length > 0) this.toMaster(family, {}, gone);
   }
 
+  ownFamilies(): string[] {
+    return Object.keys(this.localDb).filter((f) => !f.startsWith("'"));
+  }
+
   private toMaster(family: string, set: Family, del: string[]): void {
     if (this.isGlobal) this.update(NODE(), family, set, del);
     else if (this.master !== undefined) this.sendNode(this.master, "g_upd", family, set, del);

@@ -8,7 +8,9 @@
  * fully random as in Perl, so a remote node cannot guess them ahead of time.
  */
 import { randomBytes } from "node:crypto";
+import { argumentError } from "../errors.ts";
 import "./instance.ts"; // refuses to load beside another copy of aemp
+import type { Message, PortId } from "./types.ts";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -74,4 +76,16 @@ export function portIsLocal(port: string): boolean {
 /** Whether the string has the shape of a port ID (`node#name`, node part non-empty). */
 export function isPortId(value: unknown): value is string {
   return typeof value === "string" && value.indexOf("#") > 0;
+}
+
+/**
+ * Turns a plain port ID string (read from the database, a message, the command line)
+ * into a typed port ID: a claim about what the port accepts, which the compiler then
+ * holds senders to. Checks only that it looks like a port ID.
+ *
+ * `const worker = asPort<WorkerMsg>(Object.keys(pool)[0]);`
+ */
+export function asPort<M extends Message>(id: string): PortId<M> {
+  if (!isPortId(id)) throw argumentError("asPort", "id", "a port ID string (node#name)", id);
+  return id as PortId<M>;
 }

@@ -16,11 +16,16 @@ import { type Guard, emptyGuard, guard } from "./guard.ts";
 import { NODE, nodeOf } from "./ids.ts";
 import { SELF, defer, kil, localSignal, monitorLocal, snd } from "./ports.ts";
 import { type MonitorAction, currentRouter } from "./remote.ts";
+import type { KillReason } from "./types.ts";
 
 /** Monitor `port`; kill `SELF()` if it dies abnormally. */
 export function mon(port: string): Guard;
-/** Monitor `port`; call `cb(...reason)` when it dies (empty reason: normal kill). */
-export function mon(port: string, cb: (...reason: any[]) => unknown): Guard;
+/**
+ * Monitor `port`; call `cb(...reason)` when it dies (empty reason: normal kill). The
+ * reason is one of aemp's own (`KillReason`) or any other; name the reasons your ports
+ * die with (`mon<["failure", string]>(port, cb)`) to narrow them by tag.
+ */
+export function mon<Own extends unknown[] = [unknown, ...unknown[]]>(port: string, cb: (...reason: KillReason<Own>) => void): Guard;
 /** Monitor `port`; kill `rcvPort` with the same reason if it dies abnormally. */
 export function mon(port: string, rcvPort: string): Guard;
 /** Monitor `port`; send `[...msg, ...reason]` to `rcvPort` when it dies. */

@@ -19,8 +19,11 @@ import { deliverLocal, isLivePort, kil, monitorLocal, setNodePortHandler, snd } 
 import { currentRouter } from "./remote.ts";
 import { findInit, spawnLocal } from "./spawn.ts";
 
-/** A node request handler: `from` is the node that sent it. */
-export type NodeRequest = (from: string, ...args: any[]) => void;
+/**
+ * A node request handler: `from` is the node that sent it. A method type, so handlers
+ * may declare the argument types they expect (they must check them: they come off the wire).
+ */
+export type NodeRequest = { bivarianceHack(from: string, ...args: unknown[]): void }["bivarianceHack"];
 
 const requests = new Map<string, NodeRequest>();
 

@@ -26,12 +26,10 @@ import { PortContextError, PortKilledError, argumentError } from "../errors.ts";
 import { error as logError, isTracing, trace } from "../log.ts";
 import { NODE, nextPortName, nodeOf } from "./ids.ts";
 import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
+import { type InferMessage, type MessageSchema, type PortOptions, Validator, isSchema, schemaOptions } from "./schema.ts";
+import type { Callback, Message, MessageOf, PortId, PortTag, Receiver, TagCallback, UntypedOnly } from "./types.ts";
 
-/** A message: an array, by convention starting with a string tag. */
-export type Message = unknown[];
-/** A receiver callback; `any` so callbacks can declare the parameter types they expect. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Callback = (...args: any[]) => unknown;
+export type { Callback, Message } from "./types.ts";
 
 /** Marks monitor actions the kernel adds for itself; they do not count as "monitored". */
 const INTERNAL = Symbol("aemp.internal");
@@ -41,6 +39,8 @@ type Action = MonitorAction & { [INTERNAL]?: true };
 const ALIVE = 1;
 /** The port has a `Sink` (an async mailbox) instead of a default callback. */
 const WHOLE = 2;
+/** The port has a schema: messages from other nodes are checked on arrival. */
+const VALIDATED = 4;
 
 /**
  * A whole-message receiver that replaces the default callback: gets each message
@@ -50,6 +50,8 @@ export interface Sink {
   /** `from`: the node a remote message came from, null for a local one. */
   push(msg: Message, from: string | null): void;
   kill(reason: unknown[]): void;
+  /** Messages waiting in it (for introspection). */
+  readonly size: number;
 }
 
 export class Port {
@@ -136,17 +138,52 @@ function createPort(id: string): Port {
   return p;
 }
 
+/** Schemas of the ports that have one (state bit VALIDATED); other ports pay nothing. */
+const validators = new WeakMap<Port, Validator>();
+
 /**
  * Creates a local port and returns its ID. With `cb`, `cb` becomes its default
  * receiver (called with the whole message, `SELF()` set to the port). Without one, the
  * port dies with `unhandled_message` when a message arrives that no tag matches.
+ *
+ * Typed: `port<M>()` returns a `PortId<M>` that accepts only the messages `M` (checked
+ * by the compiler, nothing at run time). With a Standard Schema (zod, valibot,
+ * arktype...) as first argument, or `{ schema, onInvalid }`, the message type is the
+ * schema's, and messages from other nodes are validated on arrival: one that fails is
+ * dropped with a warning, or (`onInvalid: "kill"`) kills the port with
+ * `["invalid_message", text]`.
+ *
+ * ```ts
+ * const p = port<["ping", number] | ["stop"]>();
+ * const q = port(z.tuple([z.literal("add"), z.number()]), (_tag, n) => total += n);
+ * ```
  */
-export function port(cb?: Callback): string {
-  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+export function port<S extends MessageSchema>(schema: S | PortOptions<S>, cb?: Receiver<InferMessage<S>>): PortId<InferMessage<S>>;
+export function port(cb?: Callback): string;
+export function port<M extends Message>(cb?: Receiver<M>): PortId<M>;
+export function port(cb?: unknown, second?: unknown): string {
+  // A callable schema (arktype's) is a function too: it has "~standard".
+  if (cb !== undefined && (typeof cb !== "function" || second !== undefined || "~standard" in cb)) return validatedPort(cb, second);
+  const p = newPort();
+  if (cb !== undefined) p.cb = cb as Callback;
+  return p.id;
+}
+
+function newPort(): Port {
   // join() builds a flat string; a template literal would leave a cons-string tree
   // (two extra objects) behind every idle port.
-  const p = createPort([NODE(), nextPortName()].join("#"));
-  if (cb !== undefined) p.cb = cb;
+  return createPort([NODE(), nextPortName()].join("#"));
+}
+
+/** `port(schema | options, cb?)`, kept apart so that plain `port(cb)` stays small. */
+function validatedPort(first: unknown, cb: unknown): string {
+  if ((typeof first !== "object" || first === null) && !isSchema(first)) throw argumentError("port", "cb", "a function or undefined", first);
+  const { schema, onInvalid } = schemaOptions("port", first);
+  if (cb !== undefined && typeof cb !== "function") throw argumentError("port", "cb", "a function or undefined", cb);
+  const p = newPort();
+  if (cb !== undefined) p.cb = cb as Callback;
+  validators.set(p, new Validator(p.id, schema, onInvalid));
+  p.state |= VALIDATED;
   return p.id;
 }
 
@@ -168,7 +205,36 @@ function localTarget(fn: string, portId: unknown): Port | undefined {
  * called with the message minus its tag and win over the default receiver. Returns the
  * port, so `rcv(port(), "ping", ...)` creates and configures in one go. A dead local
  * port is accepted and ignored.
+ *
+ * On a typed port the tags must be tags of its message type and each callback gets the
+ * rest of the message tagged so (`rcv(p, "ping", (n) => ...)`: `n: number`); the
+ * default receiver gets the whole union. Up to four tag/callback pairs per call.
  */
+export function rcv<P extends string>(port: P, cb: Receiver<MessageOf<P>>): P;
+export function rcv<P extends string, A extends PortTag<P>>(port: P, tag: A, cb?: TagCallback<P, A>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>>(port: P, tagA: A, cbA: TagCallback<P, A>, tagB: B, cbB?: TagCallback<P, B>): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>>(
+  port: P,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC?: TagCallback<P, C>,
+): P;
+export function rcv<P extends string, A extends PortTag<P>, B extends PortTag<P>, C extends PortTag<P>, D extends PortTag<P>>(
+  port: P,
+  tagA: A,
+  cbA: TagCallback<P, A>,
+  tagB: B,
+  cbB: TagCallback<P, B>,
+  tagC: C,
+  cbC: TagCallback<P, C>,
+  tagD: D,
+  cbD?: TagCallback<P, D>,
+): P;
+/** Untyped ports only: any number of tag/callback pairs. */
+export function rcv<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): P;
 export function rcv(portId: string, ...args: unknown[]): string {
   const p = localTarget("rcv", portId);
   if (args.length === 1 && typeof args[0] === "function") {
@@ -194,16 +260,45 @@ export function rcv(portId: string, ...args: unknown[]): string {
   return portId;
 }
 
+/**
+ * Ports with a Sink, so that introspection reads mailbox depths without walking every
+ * port (a node may hold millions of idle callback ports).
+ */
+const sinkPorts = new Set<Port>();
+
 /** Makes `sink` the port's whole-message receiver (used by async mailboxes). */
 export function setSink(p: Port, sink: Sink): void {
   p.cb = sink;
   p.state |= WHOLE;
+  sinkPorts.add(p);
 }
 
 /** The port's Sink, if it has one. */
 export function sinkOf(portId: string): Sink | undefined {
   const p = table.get(portId);
   return p !== undefined && (p.state & WHOLE) !== 0 ? (p.cb as Sink) : undefined;
+}
+
+/** How many async ports (ports with a Sink) there are and the messages waiting in all of them. */
+export function mailboxTotals(): { ports: number; messages: number } {
+  let messages = 0;
+  for (const p of sinkPorts) messages += (p.cb as Sink).size;
+  return { ports: sinkPorts.size, messages };
+}
+
+/** The `limit` async ports with the most messages waiting, deepest first (empty ones left out). */
+export function deepestMailboxes(limit: number): { port: string; messages: number }[] {
+  const top: { port: string; messages: number }[] = [];
+  if (limit < 1) return top;
+  for (const p of sinkPorts) {
+    const messages = (p.cb as Sink).size;
+    if (messages === 0 || (top.length === limit && messages <= top[limit - 1].messages)) continue;
+    // Insertion into a short sorted list: one pass over the ports, however many.
+    let i = top.length === limit ? limit - 1 : top.length;
+    top[i] = { port: p.id, messages };
+    for (; i > 0 && top[i - 1].messages < messages; i--) [top[i - 1], top[i]] = [top[i], top[i - 1]];
+  }
+  return top;
 }
 
 // ---- the run queue ---------------------------------------------------------------
@@ -254,8 +349,8 @@ function enqueue(p: Port | null, item: unknown): void {
   if (!scheduled) schedule();
 }
 
-/** Deliveries and jobs waiting on the run queue (shutdown waits for none). */
-export function pendingDeliveries(): number {
+/** Deliveries and jobs queued and not run yet (shutdown waits for none). */
+export function runQueueLength(): number {
   return queuePorts.length - head;
 }
 
@@ -377,9 +472,11 @@ function errorText(err: unknown): string {
  * Sends a message to a port, local or remote. Never runs the receiver inside `snd`:
  * local messages go through the run queue, in send order. A message for a dead or
  * unknown local port is dropped silently. A node ID without `#` names that node's
- * node port, as in AEMP (`snd(node, "devnull")` is `snd(node + "#", "devnull")`).
+ * node port, as in AEMP (`snd(node, "devnull")` is `snd(node + "#", "devnull")`). To a
+ * typed port only its messages compile.
  */
-export function snd(portId: string, ...msg: unknown[]): void {
+export function snd<P extends string>(port: P, ...msg: MessageOf<P>): void;
+export function snd(portId: string, ...msg: Message): void {
   const p = table.get(portId);
   if (p !== undefined) {
     if (isTracing()) traceLocal(portId, msg);
@@ -420,12 +517,29 @@ export function setNodePortHandler(handler: NodePortHandler): void {
 
 /**
  * Delivers a message that came from node `from` (off the network, or relayed by its
- * `snd` request) to a local port (by full ID); `SRCNODE()` says `from` while it is handled.
+ * `snd` request) to a local port (by full ID); `SRCNODE()` says `from` while it is
+ * handled. A port with a schema gets it only if it passes (see schema.ts).
  */
 export function deliverLocal(portId: string, msg: Message, from: string): void {
   const p = table.get(portId);
   if (p === undefined) return;
+  if ((p.state & VALIDATED) !== 0) {
+    const checked = admit(p, msg, from);
+    if (checked === null) return;
+    msg = checked;
+  }
   enqueue(REMOTE, new Arrival(p, msg, from));
+}
+
+/** The message as the port's schema outputs it, or null when it failed (dropped or killing). */
+function admit(p: Port, msg: Message, from: string): Message | null {
+  const validator = validators.get(p)!;
+  const result = validator.check(msg);
+  if (result.ok) return result.msg;
+  // On the run queue, so what was queued before the bad message is delivered first.
+  if (validator.onInvalid === "kill") defer(() => killPort(p, ["invalid_message", result.text]));
+  else validator.reportDropped(result.text, from);
+  return null;
 }
 
 // ---- killing ---------------------------------------------------------------------
@@ -467,7 +581,10 @@ function finishPort(p: Port, reason: unknown[]): void {
   table.delete(p.id);
   p.tags = null;
   p.cb = null;
-  if (sink !== null) sink.kill(reason);
+  if (sink !== null) {
+    sinkPorts.delete(p);
+    sink.kill(reason);
+  }
   const mons = p.mons;
   p.mons = null;
   let watched = false;

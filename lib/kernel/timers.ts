@@ -18,6 +18,7 @@ import { type Guard, guard } from "./guard.ts";
 import { isPortId } from "./ids.ts";
 import { type Callback, currentPort, defer, isThenable, kil, peval, port, snd } from "./ports.ts";
 import { monitor } from "./mon.ts";
+import type { Message, MessageOf, ReplyOf, RequestOf, RequestRest, TagOf, TypedOnly, UntypedOnly } from "./types.ts";
 
 /** The longest delay `setTimeout` takes, in milliseconds. */
 export const MAX_TIMER_STEP_MS = 2 ** 31 - 1;
@@ -121,7 +122,7 @@ function callAs(self: string | undefined, cb: Callback, args: unknown[]): void {
  * Returns a guard that cancels it.
  */
 export function after(seconds: number, cb: () => unknown): Guard;
-export function after(seconds: number, port: string, ...msg: unknown[]): Guard;
+export function after<P extends string>(seconds: number, port: P, ...msg: MessageOf<P>): Guard;
 export function after(seconds: number, ...action: unknown[]): Guard {
   const ms = secondsToMs("after", "seconds", seconds);
   const [first] = action;
@@ -147,7 +148,28 @@ export function after(seconds: number, ...action: unknown[]): Guard {
  * arguments. `cb` is called at most once. Returns the reply port.
  *
  * `cal(port, "ping", (reply) => ..., 5)`
+ *
+ * To a typed port whose requests end with a typed reply port
+ * (`["ping", number, PortId<["pong", number]>]`), the request is checked and the reply
+ * typed from that port: `cal(server, "ping", 1, (...reply) => ...)` gets
+ * `["pong", number] | []`. For an untyped port, name the reply type: `cal<["pong"]>(...)`.
+ * Reply types are not checked at run time (a reply from another node is what it is).
  */
+export function cal<P extends string, T extends TagOf<RequestOf<MessageOf<P>>>>(
+  port: P & TypedOnly<P>,
+  tag: T,
+  ...args: [...rest: RequestRest<MessageOf<P>, T>, cb: (...reply: ReplyOf<MessageOf<P>, T> | []) => void]
+): string;
+export function cal<P extends string, T extends TagOf<RequestOf<MessageOf<P>>>>(
+  port: P & TypedOnly<P>,
+  tag: T,
+  ...args: [...rest: RequestRest<MessageOf<P>, T>, cb: (...reply: ReplyOf<MessageOf<P>, T> | []) => void, timeout: number | null | undefined]
+): string;
+export function cal<R extends Message = Message, P extends string = string>(
+  port: P & UntypedOnly<P>,
+  ...args: [...msg: unknown[], cb: (...reply: R | []) => void] | [...msg: unknown[], cb: (...reply: R | []) => void, timeout: number | null | undefined]
+): string;
+export function cal<P extends string>(port: P & UntypedOnly<P>, ...args: unknown[]): string;
 export function cal(target: string, ...args: unknown[]): string {
   // A node ID without `#` is that node's node port, as for `snd`.
   if (typeof target !== "string" || target === "" || target.startsWith("#")) throw argumentError("cal", "port", "a port ID (node#name) or a node ID", target);

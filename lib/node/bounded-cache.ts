@@ -50,4 +50,9 @@ export class BoundedCache<V> {
   get count(): number {
     return this.map.size;
   }
+
+  /** The entries, oldest first. */
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
 }

@@ -60,7 +60,7 @@ import type { Duplex } from "node:stream";
 import { ProtocolError } from "../errors.ts";
 import { NODE } from "../kernel/ids.ts";
 import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/node-port.ts";
-import { deliverLocal, pendingDeliveries } from "../kernel/ports.ts";
+import { deliverLocal, runQueueLength } from "../kernel/ports.ts";
 import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts";
 import { type Timer, timer } from "../kernel/timers.ts";
 import { debug, info, isTracing, trace, warn } from "../log.ts";
@@ -69,7 +69,7 @@ import { FRAMINGS_WE_WRITE, type Packet } from "../transport/framing.ts";
 import { PROTOCOL, PROVIDER_NAME, alreadyConnectedError } from "../transport/handshake.ts";
 import { type Listener, dial, listen } from "../transport/tcp.ts";
 import { BoundedCache } from "./bounded-cache.ts";
-import { type NodeHost, RemoteNode } from "./remote-node.ts";
+import { type NodeHost, RemoteNode, type Traffic } from "./remote-node.ts";
 
 export interface NetworkConfig {
   nodeId: string;
@@ -105,11 +105,16 @@ const CROSSING_GRACE = 0.5;
 
 const addressesLength = (list: string[]): number => list.reduce((n, a) => n + a.length, 0);
 
-/** What the node table forgets with a released node, and a later send wants back. */
+/** What the node table forgets with a released node, and a later send (or the metrics) wants back. */
 interface LastKnown {
   addresses: string[];
   framing: string | undefined;
+  /** What its links carried, so per-peer counters go on where they were. */
+  traffic: Traffic | undefined;
 }
+
+/** What a LastKnown entry costs in the cache, besides its key. */
+const lastKnownSize = (k: LastKnown): number => addressesLength(k.addresses) + 40;
 
 class Network implements NodeHost, Router {
   readonly config: NetworkConfig;
@@ -122,7 +127,7 @@ class Network implements NodeHost, Router {
   /** Remote node and port name of recent send targets, by full port ID. */
   private readonly targets = new BoundedCache<{ node: RemoteNode; name: string }>(CACHE_BUDGET, (t) => t.name.length);
   /** What we knew of nodes released from the table (addresses, framing), for the next send to them. */
-  private readonly lastKnown = new BoundedCache<LastKnown>(CACHE_BUDGET, (k) => addressesLength(k.addresses));
+  private readonly lastKnown = new BoundedCache<LastKnown>(CACHE_BUDGET, lastKnownSize);
   private seedKeepers: SeedKeeper[] = [];
   private stopped = false;
   private stopping: Promise<number> | undefined;
@@ -209,7 +214,7 @@ class Network implements NodeHost, Router {
     if (addresses === null || addresses.length === 0) return;
     const node = this.nodes.get(nodeId);
     if (node !== undefined) node.addresses = addresses;
-    else this.lastKnown.set(nodeId, { addresses, framing: this.lastKnown.get(nodeId)?.framing });
+    else this.lastKnown.set(nodeId, { ...this.lastKnown.get(nodeId), addresses } as LastKnown);
   }
 
   onNodeEvent(listener: NodeListener): () => void {
@@ -224,6 +229,7 @@ class Network implements NodeHost, Router {
       if (known !== undefined) {
         n.addresses = known.addresses.length > 0 ? known.addresses : null;
         n.framing = known.framing;
+        if (known.traffic !== undefined) Object.assign(n.pastTraffic, known.traffic);
       }
       this.nodes.set(nodeId, n);
     }
@@ -321,7 +327,28 @@ class Network implements NodeHost, Router {
     if (this.nodes.get(node.id) !== node) return;
     this.nodes.delete(node.id);
     node.released = true;
-    if (node.addresses !== null || node.framing !== undefined) this.lastKnown.set(node.id, { addresses: node.addresses ?? [], framing: node.framing });
+    const traffic = node.traffic();
+    const carried = traffic.packetsIn > 0 || traffic.packetsOut > 0;
+    if (node.addresses !== null || node.framing !== undefined || carried) {
+      this.lastKnown.set(node.id, { addresses: node.addresses ?? [], framing: node.framing, traffic: carried ? traffic : undefined });
+    }
+  }
+
+  /**
+   * What the links to each peer carried, for every peer this node had traffic with:
+   * those in the node table and those released from it (as long as the bounded cache
+   * of what we knew about them keeps them).
+   */
+  trafficByPeer(): [string, Traffic][] {
+    const out: [string, Traffic][] = [];
+    for (const node of this.nodes.values()) {
+      const t = node.traffic();
+      if (node.link !== null || t.packetsOut > 0 || t.packetsIn > 0) out.push([node.id, t]);
+    }
+    for (const [id, known] of this.lastKnown.entries()) {
+      if (known.traffic !== undefined && !this.nodes.has(id)) out.push([id, known.traffic]);
+    }
+    return out;
   }
 
   /**
@@ -455,7 +482,7 @@ class Network implements NodeHost, Router {
   /** Milliseconds since the node's link came up (Infinity without one). */
   private linkAge(nodeId: string): number {
     const link = this.nodes.get(nodeId)?.link;
-    return link === undefined || link === null ? Infinity : Math.round(performance.now() - link.upSince);
+    return link === undefined || link === null ? Infinity : Math.round(Date.now() - link.upSince * 1000);
   }
 
   /** A handshake counted in `handshakes` ended (up or down); a dial waiting for it need not wait more. */
@@ -530,7 +557,7 @@ class Network implements NodeHost, Router {
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) return;
-      if (pendingDeliveries() > 0) {
+      if (runQueueLength() > 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }

@@ -40,6 +40,22 @@ export interface NodeHost {
   forgetPeer(nodeId: string): void;
 }
 
+/** Packets and bytes a node's links carried, each way. */
+export interface Traffic {
+  packetsOut: number;
+  packetsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/** Links lost and connections that could not be made, since the process started. */
+let failures = 0;
+
+/** How many times a node's link failed or could not be made (for metrics). */
+export function linkFailureCount(): number {
+  return failures;
+}
+
 export class RemoteNode {
   readonly id: string;
   link: Link | null = null;
@@ -50,6 +66,8 @@ export class RemoteNode {
   released = false;
   /** The framing its last link wrote, what queued messages are checked against. */
   framing: string | undefined;
+  /** What the node's earlier links carried (the current link counts its own). */
+  readonly pastTraffic: Traffic = { packetsOut: 0, packetsIn: 0, bytesOut: 0, bytesIn: 0 };
   private queue: Packet[] = [];
   /** Monitors of this node's ports by port ID; node monitors under "". */
   private monitors = new Map<string, Set<MonitorAction>>();
@@ -120,6 +138,8 @@ export class RemoteNode {
    */
   fail(text: string): void {
     const wasUp = this.link !== null;
+    if (this.link !== null) addTraffic(this.pastTraffic, this.link);
+    failures++;
     this.link = null;
     this.connecting = false;
     this.queue = [];
@@ -158,6 +178,13 @@ export class RemoteNode {
     };
   }
 
+  /** Everything this node's links carried, the current one included. */
+  traffic(): Traffic {
+    const total = { ...this.pastTraffic };
+    if (this.link !== null) addTraffic(total, this.link);
+    return total;
+  }
+
   /** The peer says one of its ports we monitor died (`kil0`): fire those monitors once. */
   portDied(name: string, reason: unknown[]): void {
     const key = `${this.id}#${name}`;
@@ -166,6 +193,13 @@ export class RemoteNode {
     this.monitors.delete(key);
     fire(actions, reason);
   }
+}
+
+function addTraffic(to: Traffic, link: Link): void {
+  to.packetsOut += link.packetsOut;
+  to.packetsIn += link.packetsIn;
+  to.bytesOut += link.bytesOut;
+  to.bytesIn += link.bytesIn;
 }
 
 function fire(actions: Set<MonitorAction>, reason: unknown[]): void {

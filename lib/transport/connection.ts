@@ -133,12 +133,20 @@ export class Link {
   /** The framing we write and the one we read. */
   writeFraming = "json";
   readFraming = "json";
-  /** When the link came up (performance.now() ms), 0 before. */
-  upSince = 0;
   /** The peer said it is shutting down (the node layer sets this): its end is no crash. */
   peerShutDown = false;
   /** Packets this link gave up on: sent while it was closing, or not yet out when it went down. */
   abandoned = 0;
+  /**
+   * Packets sent and received since the link came up: plain counters on the hot path,
+   * read only by introspection (lib/node/introspection.ts).
+   */
+  packetsOut = 0;
+  packetsIn = 0;
+  /** When the link came up (seconds since the epoch), 0 before. */
+  upSince = 0;
+  /** The socket's byte counts when the link came up: the handshake is not traffic. */
+  private bytesAtUp = { read: 0, written: 0 };
   private phase: Phase = "greeting";
   private readonly options: LinkOptions;
   private readonly events: LinkEvents;
@@ -222,6 +230,21 @@ export class Link {
     return this.phase === "up";
   }
 
+  /** Whether the link runs TLS. */
+  get isTls(): boolean {
+    return this.tlsActive;
+  }
+
+  /** Bytes sent since the link came up, as on the wire (TLS records included). */
+  get bytesOut(): number {
+    return this.upSince === 0 ? 0 : this.socket.bytesWritten - this.bytesAtUp.written;
+  }
+
+  /** Bytes received since the link came up, as on the wire (TLS records included). */
+  get bytesIn(): number {
+    return this.upSince === 0 ? 0 : this.socket.bytesRead - this.bytesAtUp.read;
+  }
+
   /**
    * The protocol this link speaks: ours unless ours is plain `aemp`, then the peer's
    * (a listener learns it from the greeting). `aemp` until the peer's greeting arrived.
@@ -243,6 +266,7 @@ export class Link {
       return;
     }
     const data = this.encode(packet);
+    this.packetsOut++;
     // A link has one framing: either text (json, superjson) or bytes (cbor) pile up.
     if (typeof data === "string") this.outbox += data;
     else this.outBytes.push(data);
@@ -399,11 +423,17 @@ export class Link {
       this.handOver(rest);
       return;
     }
-    this.decoder = createDecoder(this.readFraming, { push: (packet) => this.events.onPacket(packet, this) }, { maxPacketSize: this.options.maxPacketSize });
+    const push = (packet: Packet): void => {
+      this.packetsIn++;
+      this.events.onPacket(packet, this);
+    };
+    this.decoder = createDecoder(this.readFraming, { push }, { maxPacketSize: this.options.maxPacketSize });
     const peerLimit = Number(this.peer!.keys.max_packet_size);
     if (Number.isSafeInteger(peerLimit) && peerLimit > 0) this.sendLimit = peerLimit;
+    // Bytes read past the auth line are packets; under TLS they are counted as records.
+    this.bytesAtUp = { read: this.socket.bytesRead - (this.tlsActive ? 0 : rest.length), written: this.socket.bytesWritten };
+    this.upSince = Date.now() / 1000;
     this.phase = "up";
-    this.upSince = performance.now();
     this.startLiveness();
     this.events.onUp(this);
     if (rest.length > 0 && this.phase === "up") this.decoder.write(rest);

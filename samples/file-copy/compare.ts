@@ -13,8 +13,9 @@ import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { configure, dbWaitFor, nodeOf } from "aemp";
+import { asPort, configure, dbWaitFor, nodeOf } from "aemp";
 import { sendFile } from "../file-writer/client.ts";
+import type { FileWriterMessage } from "../file-writer/server.ts";
 import { RECEIVERS, copyFile, progressPrinter } from "./copy.ts";
 
 const mib = Number(process.argv[2] ?? 200);
@@ -81,7 +82,7 @@ await configure({ nodeid: "filecopy-compare/%u", binds: ["127.0.0.1:*"], seeds: 
 const writers = await dbWaitFor("filewriter::servers", 10);
 const receivers = await dbWaitFor(RECEIVERS, 10);
 if (writers === undefined || receivers === undefined) throw new Error("the servers did not show up within 10 s");
-const writer = Object.keys(writers)[0];
+const writer = asPort<FileWriterMessage>(Object.keys(writers)[0]);
 const receiver = nodeOf(Object.keys(receivers)[0]);
 
 // The data connection first: what the message path leaves behind (RSS is rarely given

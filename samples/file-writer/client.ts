@@ -17,8 +17,11 @@
 import { createReadStream, realpathSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
-import { getCond, kil, mon, portAsync, snd } from "aemp";
-import { reasonText, startFileWriter } from "./server.ts";
+import { type Inbox, type KillReason, type PortId, kil, mon, portAsync, snd } from "aemp";
+import { type FileWriter, type Written, reasonText, startFileWriter } from "./server.ts";
+
+/** What a sendFile port receives: the server's reply, or the news of its death. */
+type ClientMessage = Written | ["server_died", ...reason: KillReason];
 
 export type Chunk = string | Uint8Array;
 
@@ -37,14 +40,14 @@ export interface SendFileOptions {
  * bytes written. Rejects if the server dies first or does not answer in time. Do not
  * change a Uint8Array you passed in until the promise settles: chunks are views of it.
  */
-export function sendFile(server: string, path: string, data: Chunk | Iterable<Chunk> | AsyncIterable<Chunk>, options: SendFileOptions = {}): Promise<number> {
+export function sendFile(server: FileWriter, path: string, data: Chunk | Iterable<Chunk> | AsyncIterable<Chunk>, options: SendFileOptions = {}): Promise<number> {
   const { chunkSize = 64 * 1024, timeout = 30, onChunk } = options;
   if (!Number.isSafeInteger(chunkSize) || chunkSize < 2) throw new TypeError(`sendFile: 'chunkSize' must be an integer >= 2, received ${String(chunkSize)}`);
   if (typeof path !== "string" || path === "") throw new TypeError("sendFile: 'path' must be a non-empty string");
   return new Promise((resolve, reject) => {
-    portAsync(async (self) => {
+    portAsync<ClientMessage>(async (self, inbox) => {
       try {
-        resolve(await transfer(self, server, path, data, chunkSize, timeout, onChunk));
+        resolve(await transfer(self, inbox, server, path, data, chunkSize, timeout, onChunk));
       } catch (err) {
         reject(err);
       }
@@ -53,8 +56,9 @@ export function sendFile(server: string, path: string, data: Chunk | Iterable<Ch
 }
 
 async function transfer(
-  self: string,
-  server: string,
+  self: PortId<ClientMessage>,
+  inbox: Inbox<ClientMessage>,
+  server: FileWriter,
   path: string,
   data: Chunk | Iterable<Chunk> | AsyncIterable<Chunk>,
   chunkSize: number,
@@ -75,10 +79,10 @@ async function transfer(
     // would wait for us until its data timeout kills it.
     snd(server, "data", self);
   }
-  const bytes = await getCond((msg) => {
-    if (msg[0] === "written" && msg[1] === path) return ([, , n]: unknown[]) => n as number;
+  const bytes = await inbox.getCond((msg) => {
+    if (msg[0] === "written" && msg[1] === path) return ([, , n]: Written) => n;
     if (msg[0] === "server_died") {
-      return ([, ...reason]: unknown[]): number => {
+      return ([, ...reason]: ClientMessage): number => {
         throw new Error(`file writer ${server} died before writing ${path}: ${reasonText(reason)}`);
       };
     }

@@ -6,8 +6,9 @@
  * Run: AEMP_SECRET=s3cret npx tsx samples/file-writer/network-client.ts SEED DESTINATION [SOURCE]
  */
 import { createReadStream } from "node:fs";
-import { configure, dbWaitFor } from "aemp";
+import { asPort, configure, dbWaitFor } from "aemp";
 import { sendFile } from "./client.ts";
+import type { FileWriterMessage } from "./server.ts";
 
 const [seed, destination, source] = process.argv.slice(2);
 if (seed === undefined || destination === undefined) {
@@ -25,7 +26,8 @@ if (servers === undefined) {
   console.error("no file-writer server showed up within 10 s");
   process.exit(1);
 }
-const server = Object.keys(servers)[0];
+// The family's keys are plain strings: say what the port accepts, and the compiler checks the rest.
+const server = asPort<FileWriterMessage>(Object.keys(servers)[0]);
 const data = source === undefined ? process.stdin : createReadStream(source);
 try {
   const bytes = await sendFile(server, destination, data, { timeout: 30 });

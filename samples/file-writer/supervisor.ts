@@ -16,8 +16,11 @@
  * one; requests queued at a server that died are lost with it (sendFile in client.ts
  * notices, since it monitors the server).
  */
-import { type Guard, kil, mon, port, rcv } from "aemp";
-import { type FileWriterOptions, reasonText, startFileWriter } from "./server.ts";
+import { type Guard, type KillReason, kil, mon, port, rcv } from "aemp";
+import { type FileWriter, type FileWriterOptions, reasonText, startFileWriter } from "./server.ts";
+
+/** What the supervisor's port receives: a server's death, as `mon`'s message form sends it. */
+type Died = ["died", server: FileWriter, ...reason: KillReason];
 
 export interface SupervisorOptions extends FileWriterOptions {
   /** Restarts allowed within `period` seconds before giving up (default 5). */
@@ -25,9 +28,9 @@ export interface SupervisorOptions extends FileWriterOptions {
   /** The window, in seconds, that `maxRestarts` counts over (default 60). */
   period?: number;
   /** Told why the server died; by default a line on stderr. */
-  onDeath?: (server: string, reason: unknown[]) => void;
+  onDeath?: (server: FileWriter, reason: unknown[]) => void;
   /** Told about each new server after a restart. */
-  onRestart?: (server: string, previous: string) => void;
+  onRestart?: (server: FileWriter, previous: FileWriter) => void;
   /**
    * Told that the restart limit was reached; the supervisor port then dies with
    * ["restart_limit", text] (if nobody monitors it, the kernel logs that as an error).
@@ -37,7 +40,7 @@ export interface SupervisorOptions extends FileWriterOptions {
 
 export interface FileWriterSupervisor {
   /** The current server port (after a restart, the new one). */
-  readonly server: string;
+  readonly server: FileWriter;
   /** The supervisor's own port: `mon` it to learn when it gives up or stops. */
   readonly port: string;
   /** How many times the server has been restarted. */
@@ -55,11 +58,11 @@ export function superviseFileWriter(options: SupervisorOptions = {}): FileWriter
   const onDeath = options.onDeath ?? ((server, reason) => console.error(`file writer ${server} died: ${reasonText(reason)}`));
   const serverOptions: FileWriterOptions = { dataTimeout: options.dataTimeout };
 
-  const self = port();
+  const self = port<Died>();
   const recent: number[] = []; // times of the restarts within the window, oldest first
   let restarts = 0;
   let link: Guard | undefined;
-  let current: string;
+  let current: FileWriter;
   try {
     current = start();
   } catch (err) {
@@ -67,14 +70,14 @@ export function superviseFileWriter(options: SupervisorOptions = {}): FileWriter
     throw err;
   }
 
-  function start(): string {
+  function start(): FileWriter {
     const server = startFileWriter(serverOptions);
     mon(server, self, "died", server);
     link = mon(self, server);
     return server;
   }
 
-  rcv(self, "died", (server: string, ...reason: unknown[]) => {
+  rcv(self, "died", (server, ...reason) => {
     if (server !== current) return;
     link?.cancel();
     onDeath(server, reason);

@@ -3,10 +3,14 @@
  * 100,000) have been delivered, then both ports are killed and the rate is printed.
  * `snd` never calls a receiver from inside itself, so this is a loop over the kernel's
  * run queue, not a recursion: any N works, and the process exits on its own when done.
+ * Both ports are typed with the one message they accept, so the compiler checks every
+ * `snd` and gives the callback its number.
  *
  * Run: npx tsx samples/ping-pong/ping-pong.ts [N]
  */
-import { kil, port, rcv, snd } from "aemp";
+import { type PortId, kil, port, rcv, snd } from "aemp";
+
+type Ball = ["ball", n: number];
 
 const arg = process.argv[2] ?? "100000";
 const total = Number(arg.replaceAll("_", ""));
@@ -15,14 +19,14 @@ if (!Number.isSafeInteger(total) || total < 1) {
   process.exit(2);
 }
 
-const ping = port();
-const pong = port();
+const ping = port<Ball>();
+const pong = port<Ball>();
 
 const finished = new Promise<void>((resolve) => {
   // Message number n arrives; the player sends number n + 1 to the other one, until
   // the last message has been received.
-  const play = (self: string, other: string): void => {
-    rcv(self, "ball", (n: number) => {
+  const play = (self: PortId<Ball>, other: PortId<Ball>): void => {
+    rcv(self, "ball", (n) => {
       if (n < total) snd(other, "ball", n + 1);
       else resolve();
     });

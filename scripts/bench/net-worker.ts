@@ -1,7 +1,8 @@
 /**
  * One process of the network benchmark (scripts/bench/net.ts starts these; not meant
  * to be run by hand). Role from argv[2]:
- * - `node CONFIG_JSON`: an aemp node configured with CONFIG_JSON;
+ * - `node CONFIG_JSON`: an aemp node configured with CONFIG_JSON (its `ready` line
+ *   gives `metrics`, the Prometheus address, when CONFIG_JSON asks for metrics);
  * - `bare`: plain Node TCP, newline-separated JSON (the baselines).
  * Reads commands from stdin, one JSON line each (`{id, cmd, ...}`), answers one JSON line
  * `{re: id, ...}` when the command is done. Prints `{ready: ...}` first. Exits when stdin
@@ -10,7 +11,9 @@
  */
 import { type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
+import * as z from "zod";
 import { cal, configure, kil, mon, port, rcv, snd } from "../../lib/index.ts";
+import { deliverLocal } from "../../lib/kernel/ports.ts";
 
 type Command = { id: number; cmd: string } & Record<string, any>;
 const clock = (): number => performance.timeOrigin + performance.now();
@@ -29,6 +32,9 @@ const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 // ---- aemp node ----------------------------------------------------------------------
 
+/** The small zod schema of the stream's messages (validation figures). */
+const streamSchema = z.union([z.tuple([z.literal("m"), z.number()]), z.tuple([z.literal("start"), z.number(), z.string()])]);
+
 /** Replies arrive here: a tiny promise-based receive on one port. */
 function inbox(): { id: string; next(): Promise<unknown[]> } {
   const queue: unknown[][] = [];
@@ -46,18 +52,21 @@ function inbox(): { id: string; next(): Promise<unknown[]> } {
   };
 }
 
+let poller: NodeJS.Timeout | undefined;
+
 const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknown>>> = {
   /**
    * A port counting `["m", i]`: after `["start", n, donePort]`, it sends donePort
    * `["ack", count]` every ACK_EVERY messages and `["done", n, inOrder, cpuUs]` at the n-th.
+   * With `validated`, the port has the zod schema of those messages.
    */
-  async counter() {
+  async counter(c) {
     let count = 0;
     let expected = 0;
     let done = "";
     let inOrder = true;
     let cpu0 = process.cpuUsage();
-    const p = rcv(port(), "start", (n: number, replyTo: string) => {
+    const p = rcv(c.validated === true ? port(streamSchema) : port(), "start", (n: number, replyTo: string) => {
       count = 0;
       expected = n;
       done = replyTo;
@@ -98,6 +107,33 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
   async echo() {
     return { port: port((...m: unknown[]) => snd(m[m.length - 1] as string, ...m.slice(0, -1))) };
   },
+  /**
+   * Validation in this process: `n` messages `["m", i]` handed to `deliverLocal` (where
+   * messages from other nodes enter) for a plain port and for one with `streamSchema`;
+   * best of 3, nanoseconds per message, delivery to a tag callback included.
+   */
+  async validation(c) {
+    const n = c.n as number;
+    const perMessage = async (validated: boolean): Promise<number> => {
+      let best = Infinity;
+      for (let run = 0; run < 3; run++) {
+        let count = 0;
+        let done!: () => void;
+        const finished = new Promise<void>((r) => (done = r));
+        const p = rcv(validated ? port(streamSchema) : port(), "m", () => {
+          if (++count === n) done();
+        });
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) deliverLocal(p, ["m", i], "peer");
+        await finished;
+        best = Math.min(best, ((performance.now() - t0) * 1e6) / n);
+        kil(p);
+      }
+      return best;
+    };
+    await perMessage(true); // warm-up
+    return { plainNs: await perMessage(false), zodNs: await perMessage(true) };
+  },
   /** k sequential cal round trips to `to`; returns each in microseconds. */
   async cal(c) {
     const { to, k } = c as unknown as { to: string; k: number };
@@ -134,6 +170,24 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
     }
     kil(box.id);
     return { us };
+  },
+  /**
+   * Asks each of `targets` for `aemp_info` every `interval` seconds, as `aemp observe`
+   * does, until `unpoll`.
+   */
+  async poll(c) {
+    const { targets, interval } = c as unknown as { targets: string[]; interval: number };
+    clearInterval(poller);
+    const ask = (): void => {
+      for (const t of targets) cal(`${t}#`, "aemp_info", () => {}, Math.max(interval, 1));
+    };
+    ask();
+    poller = setInterval(ask, interval * 1000);
+    return {};
+  },
+  async unpoll() {
+    clearInterval(poller);
+    return {};
   },
   /** A port that answers `["stamp", t0, replyTo]` with the one-way time in microseconds. */
   async stamper() {
@@ -282,9 +336,9 @@ const bareCommands: Record<string, (c: Command) => Promise<Record<string, unknow
 const role = process.argv[2];
 let commands: typeof nodeCommands;
 if (role === "node") {
-  const { nodeId, addresses } = await configure(JSON.parse(process.argv[3]));
+  const { nodeId, addresses, metrics } = await configure(JSON.parse(process.argv[3]));
   commands = nodeCommands;
-  out({ ready: true, nodeId, addresses });
+  out({ ready: true, nodeId, addresses, metrics });
 } else if (role === "bare") {
   bareServerPort = await bareServer();
   commands = bareCommands;

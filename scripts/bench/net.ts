@@ -17,11 +17,23 @@
  * - Remote monitor latency: `kil` on one node to the `mon` callback on the other, with
  *   a clock both processes share; baselines: a one-way `snd` between the same nodes and
  *   a one-way bare TCP line, timed the same way.
+ * - Validation: what a small zod schema (the stream's two messages) costs per message
+ *   from another node: in one process, remote delivery (`deliverLocal`) to a port with
+ *   the schema against one without; and the superjson stream to a counting port with
+ *   the schema against the same stream to one without.
+ *
+ * - The same streams with metrics and introspection on: a second sender/receiver pair
+ *   configured with `metrics`, watched during its runs (its /metrics scraped and each
+ *   of its nodes asked `aemp_info` by a fourth node, as `aemp observe` does, every
+ *   BENCH_NET_POLL seconds), the runs taking turns with the plain pair's. Target:
+ *   >= 0.97x of the plain pair (at most 3% slower), in rate and in CPU per message.
+ *   The metrics pair also runs unwatched, which shows what watching alone costs.
  *
  * Environment: BENCH_NET_N (messages per stream run, default 2,000,000), BENCH_NET_CHUNK
  * (default 1000), BENCH_NET_WINDOW (default 100,000; 0 = no limit), BENCH_NET_K (round trips, default 20,000), BENCH_NET_PROF=DIR (write
- * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|cal|monitor (run
- * one part, e.g. to profile it), BENCH_NET_FRAMING=json|cbor|superjson (stream with that
+ * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|metrics|cal|monitor|validate
+ * (run one part, e.g. to profile it), BENCH_NET_POLL (seconds between scrapes and
+ * aemp_info requests in the metrics part, default 0.1), BENCH_NET_FRAMING=json|cbor|superjson (stream with that
  * framing only).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -39,6 +51,8 @@ const PROF = process.env.BENCH_NET_PROF;
 const ONLY = process.env.BENCH_NET_ONLY;
 const part = (name: string): boolean => ONLY === undefined || ONLY === name;
 const FRAMING = process.env.BENCH_NET_FRAMING;
+// Ten times as often as `aemp observe` asks: a stream run lasts about a second.
+const POLL = Number(process.env.BENCH_NET_POLL ?? 0.1);
 const SECRET = "aemp-bench-net";
 const workerFile = new URL("./net-worker.ts", import.meta.url).pathname;
 
@@ -137,6 +151,35 @@ async function stream(run: (n: number) => Promise<Answer>): Promise<StreamResult
   return best;
 }
 
+/** A stream contender: how to run n messages, and what to do around each run. */
+interface Contender {
+  run: (n: number) => Promise<Answer>;
+  before?: () => Promise<void>;
+  after?: () => Promise<void>;
+}
+
+/**
+ * Contenders' streams taking turns (after a warm-up of each), best of RUNS each: all
+ * see the same drift of a shared machine.
+ */
+async function streamRounds(contenders: Contender[]): Promise<StreamResult[]> {
+  const results = contenders.map((): StreamResult => ({ rate: 0, senderNs: Infinity, receiverNs: Infinity }));
+  for (const c of contenders) await c.run(Math.min(N, 200_000));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [j, c] of contenders.entries()) {
+      await c.before?.();
+      const r = await c.run(N);
+      await c.after?.();
+      if (r.count !== N || r.inOrder !== true) throw new Error(`stream lost or reordered messages: ${JSON.stringify(r)}`);
+      const best = results[j];
+      best.rate = Math.max(best.rate, (N / r.ms) * 1000);
+      best.senderNs = Math.min(best.senderNs, (r.senderCpu * 1000) / N);
+      best.receiverNs = Math.min(best.receiverNs, (r.receiverCpu * 1000) / N);
+    }
+  }
+  return results;
+}
+
 const cpuText = (r: StreamResult): string => `${r.senderNs.toFixed(0)} + ${r.receiverNs.toFixed(0)} ns`;
 
 const workers: Worker[] = [];
@@ -171,6 +214,55 @@ try {
     row(`stream ['m', i], ${framing} framing (msgs/s)`, fmt(r.rate), fmt(bare.rate), r.rate / bare.rate, note(r));
     row("  CPU per message, sender + receiver", cpuText(r), cpuText(bare), (r.senderNs + r.receiverNs) / (bare.senderNs + bare.receiverNs), "");
   }
+  }
+
+  // ---- the same streams, metrics and introspection on -------------------------------
+  if (part("metrics")) {
+  const metrics = { metrics: "127.0.0.1:0" };
+  const mRecvJson = node("recv-json-metrics", { framing_format: ["json"], ...metrics });
+  const mRecvSuper = node("recv-superjson-metrics", metrics);
+  workers.push(mRecvJson, mRecvSuper);
+  const [mj, ms] = await Promise.all([mRecvJson.ready, mRecvSuper.ready]);
+  const mSender = node("sender-metrics", { seeds: [mj.addresses[0], ms.addresses[0]], ...metrics });
+  const observer = node("observer", { seeds: [mj.addresses[0]] });
+  workers.push(mSender, observer);
+  const [msd] = await Promise.all([mSender.ready, observer.ready]);
+  const endpoints = [msd.metrics, mj.metrics, ms.metrics] as string[];
+  let scrapes = 0;
+  let scraper: NodeJS.Timeout | undefined;
+  // Watching: /metrics of the three scraped and aemp_info asked of them, every POLL s.
+  const watch = async (): Promise<void> => {
+    await observer.call("poll", { targets: [msd.nodeId, mj.nodeId, ms.nodeId], interval: POLL });
+    const scrape = (): void => {
+      for (const e of endpoints) fetch(`http://${e}/metrics`).then((r) => r.text()).then(() => scrapes++, () => {});
+    };
+    scrape();
+    scraper = setInterval(scrape, POLL * 1000);
+  };
+  const unwatch = async (): Promise<void> => {
+    clearInterval(scraper);
+    await observer.call("unpoll");
+  };
+  const plainJson = (await recvJson.call("counter")).port as string;
+  const plainSuper = (await recvSuper.call("counter")).port as string;
+  const onJson = (await mRecvJson.call("counter")).port as string;
+  const onSuper = (await mRecvSuper.call("counter")).port as string;
+  const pairs: [string, string, string][] = [];
+  if (FRAMING !== "superjson") pairs.push(["json", plainJson, onJson]);
+  if (FRAMING !== "json") pairs.push(["superjson", plainSuper, onSuper]);
+  for (const [framing, plain, on] of pairs) {
+    const viaPlain = (n: number) => sender.call("stream", { to: plain, n, chunk: CHUNK, window: WINDOW });
+    const viaMetrics = (n: number) => mSender.call("stream", { to: on, n, chunk: CHUNK, window: WINDOW });
+    // The metrics pair runs twice per round: watched, and left alone (which tells the
+    // cost of being watched apart from any difference between the two pairs).
+    const [off, watched, idle] = await streamRounds([{ run: viaPlain }, { run: viaMetrics, before: watch, after: unwatch }, { run: viaMetrics }]);
+    const cpu = (r: StreamResult): number => r.senderNs + r.receiverNs;
+    const rate = watched.rate / off.rate;
+    row(`stream ${framing}, metrics on, watched every ${POLL} s (msgs/s)`, fmt(watched.rate), fmt(off.rate), rate, `target >= 0.97x: ${rate >= 0.97 ? "met" : "MISSED"}`);
+    row("  CPU per message, sender + receiver", cpuText(watched), cpuText(off), cpu(watched) / cpu(off), `target <= 1.03x: ${cpu(watched) / cpu(off) <= 1.03 ? "met" : "MISSED"}`);
+    row("  the same pair, not watched: CPU per message", cpuText(watched), cpuText(idle), cpu(watched) / cpu(idle), "(the cost of scrapes and aemp_info alone)");
+  }
+  console.log(`  (watched: /metrics of the sender and both receivers scraped, ${scrapes} scrapes in all, and aemp_info asked of them)`);
   }
 
   // ---- cal round trip ---------------------------------------------------------------------
@@ -209,6 +301,18 @@ try {
   ])).map((r) => stats(r.us));
   row("kil -> remote mon callback p50", usText(monLat.p50), usText(bareLat.p50), monLat.p50 / bareLat.p50, `(aemp one-way snd: ${usText(sndLat.p50)})`);
   row("kil -> remote mon callback p99", usText(monLat.p99), usText(bareLat.p99), monLat.p99 / bareLat.p99, `(aemp one-way snd: ${usText(sndLat.p99)})`);
+  }
+
+  // ---- validation ---------------------------------------------------------------------------
+  if (part("validate")) {
+  const inProcess = await recvSuper.call("validation", { n: 1_000_000 });
+  row("remote delivery, port with a small zod schema (ns/msg)", (inProcess.zodNs as number).toFixed(0), (inProcess.plainNs as number).toFixed(0), inProcess.zodNs / inProcess.plainNs, `(validation: +${(inProcess.zodNs - inProcess.plainNs).toFixed(0)} ns per message)`);
+  const plain = (await recvSuper.call("counter")).port as string;
+  const validated = (await recvSuper.call("counter", { validated: true })).port as string;
+  const plainRun = await stream((n) => sender.call("stream", { to: plain, n, chunk: CHUNK, window: WINDOW }));
+  const zodRun = await stream((n) => sender.call("stream", { to: validated, n, chunk: CHUNK, window: WINDOW }));
+  row("stream ['m', i] to a port with the zod schema (msgs/s)", fmt(zodRun.rate), fmt(plainRun.rate), zodRun.rate / plainRun.rate, "(superjson; baseline: the same port without a schema)");
+  row("  receiver CPU per message", `${zodRun.receiverNs.toFixed(0)} ns`, `${plainRun.receiverNs.toFixed(0)} ns`, zodRun.receiverNs / plainRun.receiverNs, `(+${(zodRun.receiverNs - plainRun.receiverNs).toFixed(0)} ns per message)`);
   }
 
 } finally {

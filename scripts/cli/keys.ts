@@ -13,7 +13,7 @@ import { CliError, type Command, type Context } from "./command.ts";
 import { delparent, setparent } from "./profile.ts";
 
 /** The protocol options that get their own setKEY/delKEY commands. */
-export const PROTOCOL_KEYS = ["monitor_timeout", "connect_interval", "framing_format", "auth_offer", "auth_accept", "nodelay", "secure", "max_packet_size", "module_roots", "db", "db_lease"] as const;
+export const PROTOCOL_KEYS = ["monitor_timeout", "connect_interval", "framing_format", "auth_offer", "auth_accept", "nodelay", "secure", "max_packet_size", "module_roots", "db", "db_lease", "metrics"] as const;
 
 function checkKey(key: string): void {
   if (CONFIG_KEYS[key] === undefined) throw new CliError(`unknown configuration key '${key}' (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);

@@ -25,7 +25,8 @@ import { DEFAULT_TIMEOUT, NETWORK_OPTIONS, TIMEOUT_HELP, interrupted, joinNetwor
 /** The default `--level`: info. */
 export const DEFAULT_LOG_LEVEL = 7;
 
-function levelOption(value: string | undefined): number {
+/** The `--level` option of `logs` and `observe`. */
+export function levelOption(value: string | undefined): number {
   if (value === undefined) return DEFAULT_LOG_LEVEL;
   const n = levelNumber(value);
   if (n === undefined || n === 0) throw new UsageError(`--level must be ${LEVEL_EXPECTED.replace("0..9", "1..9")}, received ${JSON.stringify(value)} (aemp help logs)`);

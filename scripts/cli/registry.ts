@@ -11,6 +11,7 @@ import logs from "./logs.ts";
 import mon from "./mon.ts";
 import nodeid from "./nodeid.ts";
 import nodes from "./nodes.ts";
+import observe from "./observe.ts";
 import ping from "./ping.ts";
 import profile from "./profile.ts";
 import run from "./run.ts";
@@ -43,6 +44,7 @@ export const commands: Command[] = [
   ...logs,
   ...trace,
   ...ping,
+  ...observe,
 ];
 
 const byName = new Map<string, Command>();
