@@ -319,8 +319,8 @@ class Network implements NodeHost, Router {
    * While the link is being made its framing is unknown: the packet is checked against
    * the framing of the node's last link, else our preferred one (see remote-node.ts).
    */
-  checkSendable(packet: Packet, destination: string, framing: string | undefined): void {
-    encodeChecked(framing ?? FRAMINGS_WE_WRITE[0], packet, this.config.maxPacketSize, destination);
+  checkSendable(packet: Packet, nodeId: string, framing: string | undefined): void {
+    encodeChecked(framing ?? FRAMINGS_WE_WRITE[0], packet, this.config.maxPacketSize, nodeId);
   }
 
   release(node: RemoteNode): void {

@@ -30,8 +30,8 @@ import type { Packet } from "../transport/framing.ts";
 export interface NodeHost {
   /** Starts connecting to `node` (lookup + dial); calls node.attach or node.fail. */
   connect(node: RemoteNode): void;
-  /** Throws an `EncodeError` unless `packet` can probably go to `destination` (`framing`: of its last link). */
-  checkSendable(packet: Packet, destination: string, framing: string | undefined): void;
+  /** Throws an `EncodeError` unless `packet` can probably go to node `nodeId` (`framing`: of its last link). */
+  checkSendable(packet: Packet, nodeId: string, framing: string | undefined): void;
   /** The node failed and holds nothing any more: drop it from the node table. */
   release(node: RemoteNode): void;
   /** A link came up or went down: for up/down listeners (monNodes). */
@@ -92,7 +92,7 @@ export class RemoteNode {
       this.link.send(packet);
       return;
     }
-    this.host.checkSendable(packet, `${this.id}#${String(packet[0])}`, this.framing);
+    this.host.checkSendable(packet, this.id, this.framing);
     this.queue.push(packet);
     if (!this.connecting) {
       this.connecting = true;

@@ -279,7 +279,7 @@ export class Link {
 
   /** The wire form of `packet` in this link's framing; throws an `EncodeError` (see `send`). */
   encode(packet: Packet): string | Buffer {
-    return encodeChecked(this.writeFraming, packet, this.sendLimit, `${this.peer?.nodeId ?? "?"}#${String(packet[0])}`);
+    return encodeChecked(this.writeFraming, packet, this.sendLimit, this.peer?.nodeId ?? "?");
   }
 
   /** Packets queued or being written, not yet handed to the OS. */
@@ -595,22 +595,25 @@ export class Link {
 }
 
 /**
- * `encodePacket` with the limits a link sends under: an `EncodeError` naming
- * `destination` when the framing cannot carry the packet (`ERR_UNENCODABLE`) or its
- * encoding is over `limit` bytes (`ERR_MESSAGE_TOO_LARGE`). A UTF-16 code unit is at
- * most 3 bytes of UTF-8, so small packets are never measured.
+ * `encodePacket` with the limits a link sends under: an `EncodeError` naming the
+ * destination port (on node `nodeId`) when the framing cannot carry the packet
+ * (`ERR_UNENCODABLE`) or its encoding is over `limit` bytes (`ERR_MESSAGE_TOO_LARGE`).
+ * This is the hot path of every remote send: a UTF-16 code unit is at most 3 bytes of
+ * UTF-8, so small packets are never measured, and the port ID is built only for an error.
  */
-export function encodeChecked(framing: string, packet: Packet, limit: number, destination: string): string | Buffer {
+export function encodeChecked(framing: string, packet: Packet, limit: number, nodeId: string): string | Buffer {
   let data: string | Buffer;
   try {
     data = encodePacket(framing, packet);
   } catch (err) {
+    const destination = `${nodeId}#${String(packet[0])}`;
     const why = (err as Error)?.cause instanceof Error ? ((err as Error).cause as Error).message : err instanceof Error ? err.message : String(err);
     throw new EncodeError("ERR_UNENCODABLE", destination, framing, `cannot send to ${destination}: the message cannot be encoded in ${framing} framing: ${why}`, { cause: err });
   }
   if (typeof data === "string" ? data.length * 3 > limit : data.length > limit) {
     const size = typeof data === "string" ? Buffer.byteLength(data) : data.length;
     if (size > limit) {
+      const destination = `${nodeId}#${String(packet[0])}`;
       throw new EncodeError("ERR_MESSAGE_TOO_LARGE", destination, framing, `cannot send to ${destination}: the message is ${size} bytes in ${framing} framing, more than the ${limit} bytes the receiver accepts (max_packet_size)`, { size });
     }
   }
