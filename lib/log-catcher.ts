@@ -32,7 +32,7 @@
  * node that prints every node's records up to level 9 on its stderr.
  */
 import type { Guard } from "./kernel/guard.ts";
-import { NODE } from "./kernel/ids.ts";
+import { NODE, isPortId } from "./kernel/ids.ts";
 import { monitor } from "./kernel/mon.ts";
 import { registerNodeRequest } from "./kernel/node-port.ts";
 import { kil, port, rcv, snd } from "./kernel/ports.ts";
@@ -134,7 +134,8 @@ function subscribe(to: string, level: number, options: { backlog?: unknown; read
 }
 
 registerNodeRequest(LOGCATCHER_CONNECT, (_from, _version: unknown, to: unknown, level: unknown, options: unknown) => {
-  if (typeof to !== "string" || !to.includes("#")) return;
+  // A port ID with a node part: records to "#b" would fail in snd, for every record.
+  if (!isPortId(to)) return;
   // Perl sends a number (AnyEvent::Log's, as ours); a name or a numeric string is read too.
   const n = typeof level === "number" && Number.isFinite(level) ? Math.max(0, Math.min(9, Math.trunc(level))) : levelNumber(level);
   const opts = options !== null && typeof options === "object" ? (options as Record<string, unknown>) : {};

@@ -13,7 +13,8 @@
  * - `nodeid`: a complete, valid handshake under a strange node ID, then a few requests.
  * The same seed gives the same cases. After every batch the node must still answer a
  * good peer and deliver to a port the cases never name, and nothing may have escaped to the process
- * (`uncaughtException`, `unhandledRejection`): each of those is a crash. Addresses it
+ * (`uncaughtException`, `unhandledRejection`, a line on stderr while logging is off, a
+ * log record with a raw control character): each of those is a crash. Addresses it
  * makes the node dial are never live ports of this machine other than the node's own
  * (invalid ones, a closed port, itself), so no other process is disturbed.
  */
@@ -139,7 +140,10 @@ class Draw {
     if (this.chance(0.1)) return this.pick(["not a db", 7, null, []]);
     const db: Record<string, unknown> = {};
     if (this.chance(0.8)) {
-      db["'l"] = Object.fromEntries(Array.from({ length: 1 + this.int(3) }, () => [this.nodeId(), this.chance(0.9) ? Array.from({ length: 1 + this.int(3) }, () => this.address()) : this.value(2)]));
+      // Not for the fuzzer's own ID: the node would dial those addresses for it, and its
+      // own dial (rightly) wins over the fuzzer's next link, which would look like a crash.
+      const ids = () => this.pick([this.world.nodeId, `ghost/${this.int(50)}`, this.text(), "aemp/x/y"]);
+      db["'l"] = Object.fromEntries(Array.from({ length: 1 + this.int(3) }, () => [ids(), this.chance(0.9) ? Array.from({ length: 1 + this.int(3) }, () => this.address()) : this.value(2)]));
     }
     if (this.chance(0.3)) db["'g"] = { [this.nodeId()]: null };
     if (this.chance(0.5)) db[this.pick(["fuzz::a", "fuzz::b", this.text().slice(0, 30)])] = { [this.text().slice(0, 30)]: this.value(2) };
@@ -206,6 +210,13 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const stopLog = onLog((r) => {
     if (/[\x00-\x1f\x7f]/.test(r.text)) record(`raw control character in a log record: ${JSON.stringify(r.text.slice(0, 200))}`);
   }, 9);
+  // With the level at 0, anything still written to stderr is a handler that failed
+  // (a log sink that threw, say): a crash in all but name.
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    record(`written to stderr: ${String(chunk).slice(0, 200).trim()}`);
+    return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+  }) as typeof process.stderr.write;
   const closed = await closedPort();
   // The cases may do to `victim` whatever a peer may (kill it, monitor it, spawn over its
   // name); the health check uses a port they never hear of.
@@ -276,6 +287,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
     }
   } finally {
     link?.close();
+    process.stderr.write = write;
     stopLog();
     setLogLevel(level);
     process.off("uncaughtException", onException);
@@ -315,7 +327,8 @@ async function greetingCase(d: Draw, address: string): Promise<void> {
 }
 
 async function nodeIdCase(d: Draw, address: string): Promise<void> {
-  const id = d.pick(["\u001b[31mred", "é✓𝄞", "x".repeat(3000), "a,b", "k=v", "aemp", "ghost/1", "fuzz/peer", " ", "\u202eevil", d.text().replace(/[;#\r\n]/g, "") || "e"]);
+  // Not the fuzzer's own "fuzz/peer": a valid link under its ID would (rightly) replace its link.
+  const id = d.pick(["\u001b[31mred", "é✓𝄞", "x".repeat(3000), "a,b", "k=v", "aemp", "ghost/1", " ", "\u202eevil", d.text().replace(/[;#\r\n]/g, "") || "e"]);
   let peer: FakePeer | undefined;
   try {
     peer = await FakePeer.connect(address);

@@ -5,6 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { NODE, configure, port, snd } from "../lib/index.ts";
+import { logSubscriberCount } from "../lib/log-catcher.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { buildAuthLine } from "../lib/transport/handshake.ts";
 import { type LogCapture, captureLog, deferred, portDeath, waitFor } from "./helpers.ts";
@@ -387,6 +388,18 @@ test("log injection - what peers send is logged with its control characters esca
     assert.match(line, /^link from 127\.0\.0\.1:\d+ refused: unparsable greeting/);
   } finally {
     bad.close();
+  }
+});
+
+test("log catcher request with a port ID without a node part - ignored (records to it would fail in snd, each one)", async () => {
+  const peer = await goodPeer("catcher/1");
+  try {
+    const before = logSubscriberCount();
+    for (const to of ["#b", "#", "no-hash"]) await peer.sendPacket(["", "AnyEvent::MP::LogCatcher::connect", 1, to, 9]);
+    await peer.ping();
+    assert.is(logSubscriberCount(), before);
+  } finally {
+    peer.close();
   }
 });
 
