@@ -393,12 +393,22 @@ test("log injection - what peers send is logged with its control characters esca
 
 test("log catcher request with a port ID without a node part - ignored (records to it would fail in snd, each one)", async () => {
   const peer = await goodPeer("catcher/1");
+  const stderr: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    stderr.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+  }) as typeof process.stderr.write;
   try {
     const before = logSubscriberCount();
     for (const to of ["#b", "#", "no-hash"]) await peer.sendPacket(["", "AnyEvent::MP::LogCatcher::connect", 1, to, 9]);
+    await peer.sendPacket(["", "no_such_request_after_connect"]); // a record for the subscribers, if any
+    await log.until("no_such_request_after_connect");
     await peer.ping();
     assert.is(logSubscriberCount(), before);
+    assert.equal(stderr.filter((line) => line.includes("log sink threw")), []);
   } finally {
+    process.stderr.write = write;
     peer.close();
   }
 });
