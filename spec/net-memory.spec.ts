@@ -87,17 +87,18 @@ test("node entries - 200 peers that come and go leave the node table as it was",
   await nodeTable(baseline);
 });
 
-test("node entries - relays to 100 unknown 10 kB node IDs are forgotten once they failed", async () => {
+test("node entries - relays to 300 unknown 10 kB node IDs are forgotten once they failed", async () => {
   const baseline = currentNetwork()!.nodes.size;
   const peer = await FakePeer.connect(address);
   await peer.handshake({ nodeId: "relayer/1" });
   try {
     const before = heapMiB();
-    for (let i = 0; i < 100; i++) await peer.sendPacket(["", "snd", `${i}.${"u".repeat(10_000)}#p`, "lost"]);
+    for (let i = 0; i < 300; i++) await peer.sendPacket(["", "snd", `${i}.${"u".repeat(10_000)}#p`, "lost"]);
     await peer.ping();
     await nodeTable(baseline + 1); // the relayer itself
+    // 3 MB of node IDs went by; the send-target cache keeps some of them, within its budget.
     const grown = heapMiB() - before;
-    assert.ok(grown < 2, `the heap grew by ${grown.toFixed(1)} MiB`);
+    assert.ok(grown < 4, `the heap grew by ${grown.toFixed(1)} MiB`);
   } finally {
     peer.close();
   }
