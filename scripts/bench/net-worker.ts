@@ -12,16 +12,39 @@
 import { type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import * as z from "zod";
-import { cal, configure, kil, mon, port, rcv, snd } from "../../lib/index.ts";
-import { deliverLocal } from "../../lib/kernel/ports.ts";
+import { NODE, cal, configure, kil, mon, port, rcv, snd } from "aemp";
 
 type Command = { id: number; cmd: string } & Record<string, any>;
+/** What the `stream` commands take (the bare one names the server's TCP port instead of `to`). */
+interface StreamCommand {
+  n: number;
+  chunk: number;
+  window: number;
+  size?: number;
+  kind?: "text" | "bytes";
+  ackEvery?: number;
+}
 const clock = (): number => performance.timeOrigin + performance.now();
 const out = (o: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 };
-/** The receiver of a stream acknowledges every this many messages (for the sender's window). */
+/** The receiver of a stream acknowledges every this many messages (for the sender's window), unless told otherwise. */
 const ACK_EVERY = 10_000;
+
+/**
+ * The third element of every streamed message, when a stream carries a payload: `size`
+ * bytes of ASCII text (JSON needs a few escapes in it) or of binary data.
+ */
+function makePayload(size: number | undefined, kind: "text" | "bytes" | undefined): string | Uint8Array | undefined {
+  if (size === undefined) return undefined;
+  if (kind === "bytes") {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 7919) & 0xff;
+    return bytes;
+  }
+  const line = 'Lorem ipsum dolor sit amet, "consectetur" adipiscing elit \\ sed do eiusmod tempor.\n';
+  return line.repeat(Math.ceil(size / line.length)).slice(0, size);
+}
 
 /** CPU time (user + system) this process used since `since`, in microseconds. */
 const cpuUs = (since: NodeJS.CpuUsage): number => {
@@ -56,44 +79,50 @@ let poller: NodeJS.Timeout | undefined;
 
 const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknown>>> = {
   /**
-   * A port counting `["m", i]`: after `["start", n, donePort]`, it sends donePort
-   * `["ack", count]` every ACK_EVERY messages and `["done", n, inOrder, cpuUs]` at the n-th.
-   * With `validated`, the port has the zod schema of those messages.
+   * A port counting `["m", i, payload?]`: after `["start", n, donePort, ackEvery?]`, it
+   * sends donePort `["ack", count]` every `ackEvery` (default ACK_EVERY) messages and
+   * `["done", n, inOrder, cpuUs]` at the n-th. With `validated`, the port has the zod
+   * schema of those messages.
    */
   async counter(c) {
     let count = 0;
     let expected = 0;
     let done = "";
     let inOrder = true;
+    let ackEvery = ACK_EVERY;
     let cpu0 = process.cpuUsage();
-    const p = rcv(c.validated === true ? port(streamSchema) : port(), "start", (n: number, replyTo: string) => {
+    const p = rcv(c.validated === true ? port(streamSchema) : port(), "start", (n: number, replyTo: string, every?: number) => {
       count = 0;
       expected = n;
       done = replyTo;
+      ackEvery = every ?? ACK_EVERY;
       inOrder = true;
       cpu0 = process.cpuUsage();
     }, "m", (i: number) => {
       if (i !== count) inOrder = false;
       if (++count === expected) snd(done, "done", count, inOrder, cpuUs(cpu0));
-      else if (count % ACK_EVERY === 0) snd(done, "ack", count);
+      else if (count % ackEvery === 0) snd(done, "ack", count);
     });
     return { port: p };
   },
   /**
-   * Streams n `["m", i]` to `to`, `chunk` per event-loop turn, at most `window`
-   * unacknowledged (0: no limit); resolves when all arrived.
+   * Streams n `["m", i]` to `to` (`["m", i, payload]` with `size`, see makePayload),
+   * `chunk` per event-loop turn, at most `window` unacknowledged (0: no limit), the
+   * receiver acknowledging every `ackEvery`; resolves when all arrived.
    */
   async stream(c) {
-    const { to, n, chunk, window } = c as unknown as { to: string; n: number; chunk: number; window: number };
+    const { to, n, chunk, window, size, kind, ackEvery } = c as unknown as StreamCommand & { to: string };
+    const payload = makePayload(size, kind);
     const box = inbox();
-    snd(to, "start", n, box.id);
+    snd(to, "start", n, box.id, ackEvery ?? ACK_EVERY);
     const cpu0 = process.cpuUsage();
     const t0 = clock();
     let acked = 0;
     for (let sent = 0; sent < n; ) {
       while (window > 0 && sent - acked >= window) acked = (await box.next())[1] as number;
       const stop = Math.min(n, sent + chunk);
-      for (; sent < stop; sent++) snd(to, "m", sent);
+      if (payload === undefined) for (; sent < stop; sent++) snd(to, "m", sent);
+      else for (; sent < stop; sent++) snd(to, "m", sent, payload);
       await nextTurn();
     }
     let reply = await box.next();
@@ -108,8 +137,9 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
     return { port: port((...m: unknown[]) => snd(m[m.length - 1] as string, ...m.slice(0, -1))) };
   },
   /**
-   * Validation in this process: `n` messages `["m", i]` handed to `deliverLocal` (where
-   * messages from other nodes enter) for a plain port and for one with `streamSchema`;
+   * Validation in this process: `n` messages `["m", i]` relayed by our own node port
+   * (`["", "snd", port, ...msg]`: the path of messages from other nodes, validated as
+   * they are) to a plain port and to one with `streamSchema`;
    * best of 3, nanoseconds per message, delivery to a tag callback included.
    */
   async validation(c) {
@@ -124,7 +154,7 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
           if (++count === n) done();
         });
         const t0 = performance.now();
-        for (let i = 0; i < n; i++) deliverLocal(p, ["m", i], "peer");
+        for (let i = 0; i < n; i++) snd(NODE(), "snd", p, "m", i);
         await finished;
         best = Math.min(best, ((performance.now() - t0) * 1e6) / n);
         kil(p);
@@ -209,42 +239,81 @@ const nodeCommands: Record<string, (c: Command) => Promise<Record<string, unknow
 
 // ---- bare TCP -----------------------------------------------------------------------
 
-/** Reads newline-separated JSON from a socket, calling `onValue` for each. */
+/**
+ * Reads newline-separated JSON from a socket, calling `onValue` for each. A line cut
+ * across chunks is kept in pieces and joined once, when its newline arrives (only the
+ * new chunk is searched), as a careful hand-written reader would do.
+ */
 function readLines(socket: Socket, onValue: (v: unknown) => void): void {
-  let rest = "";
+  let pieces: string[] = [];
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
-    const text = rest + chunk;
+    let nl = chunk.indexOf("\n");
+    if (nl < 0) {
+      pieces.push(chunk);
+      return;
+    }
     let start = 0;
-    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
-      onValue(JSON.parse(text.slice(start, nl)));
+    if (pieces.length > 0) {
+      pieces.push(chunk.slice(0, nl));
+      onValue(JSON.parse(pieces.join("")));
+      pieces = [];
+      start = nl + 1;
+      nl = chunk.indexOf("\n", start);
+    }
+    for (; nl >= 0; nl = chunk.indexOf("\n", start)) {
+      onValue(JSON.parse(chunk.slice(start, nl)));
       start = nl + 1;
     }
-    rest = text.slice(start);
+    if (start < chunk.length) pieces.push(chunk.slice(start));
   });
 }
 
-let bareServerPort = 0;
+/**
+ * Reads length-prefixed binary frames (u32 big-endian length, then the bytes) from a
+ * socket, calling `onFrame` with each frame's bytes, joined once when complete.
+ */
+function readFrames(socket: Socket, onFrame: (frame: Buffer) => void): void {
+  let pieces: Buffer[] = [];
+  let have = 0;
+  socket.on("data", (chunk: Buffer) => {
+    pieces.push(chunk);
+    have += chunk.length;
+    while (have >= 4) {
+      const head = pieces[0].length >= 4 ? pieces[0] : Buffer.concat(pieces);
+      const length = head.readUInt32BE(0);
+      if (have < 4 + length) return;
+      const all = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+      onFrame(all.subarray(4, 4 + length));
+      const rest = all.subarray(4 + length);
+      pieces = rest.length > 0 ? [rest] : [];
+      have = rest.length;
+    }
+  });
+}
 
 /**
- * The bare server: per line `["p", "m", i]` counts (after `["start", n]`, writes
- * `["done", n]` at the n-th); `["p", "ping", i]` is echoed back; `["p", "stamp", t0]`
- * is answered with the one-way time.
+ * The bare server: per line `["p", "m", i, payload?]` counts (after `["start", n,
+ * ackEvery?]`, writes `["ack", count]` every ackEvery and `["done", n]` at the n-th);
+ * `["p", "ping", i]` is echoed back; `["p", "stamp", t0]` is answered with the one-way
+ * time.
  */
 async function bareServer(): Promise<number> {
   const server = createServer({ noDelay: true }, (socket) => {
     let expected = 0;
     let count = 0;
+    let ackEvery = ACK_EVERY;
     let cpu0 = process.cpuUsage();
     readLines(socket, (v) => {
       const m = v as unknown[];
       switch (m[1]) {
         case "m":
           if (++count === expected) socket.write(`${JSON.stringify(["done", count, true, cpuUs(cpu0)])}\n`);
-          else if (count % ACK_EVERY === 0) socket.write(`${JSON.stringify(["ack", count])}\n`);
+          else if (count % ackEvery === 0) socket.write(`${JSON.stringify(["ack", count])}\n`);
           break;
         case "start":
           expected = m[2] as number;
+          ackEvery = (m[3] as number | undefined) ?? ACK_EVERY;
           count = 0;
           cpu0 = process.cpuUsage();
           break;
@@ -259,6 +328,36 @@ async function bareServer(): Promise<number> {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return (server.address() as { port: number }).port;
+}
+
+/**
+ * The bare binary server: length-prefixed frames; the first of a connection is the
+ * JSON text `["start", n, ackEvery]`, each later one is counted, answered like the
+ * line server (JSON lines back).
+ */
+async function bareBytesServer(): Promise<number> {
+  const server = createServer({ noDelay: true }, (socket) => {
+    let expected = -1;
+    let count = 0;
+    let ackEvery = ACK_EVERY;
+    let cpu0 = process.cpuUsage();
+    readFrames(socket, (frame) => {
+      if (expected < 0) {
+        [, expected, ackEvery] = JSON.parse(frame.toString()) as [string, number, number];
+        cpu0 = process.cpuUsage();
+      } else if (++count === expected) socket.write(`${JSON.stringify(["done", count, true, cpuUs(cpu0)])}\n`);
+      else if (count % ackEvery === 0) socket.write(`${JSON.stringify(["ack", count])}\n`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return (server.address() as { port: number }).port;
+}
+
+/** The head of a binary frame of `length` bytes. */
+function frameHead(length: number): Buffer {
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(length, 0);
+  return head;
 }
 
 function bareConnect(portNumber: number): Promise<{ socket: Socket; next(): Promise<unknown[]> }> {
@@ -279,20 +378,42 @@ function bareConnect(portNumber: number): Promise<{ socket: Socket; next(): Prom
 }
 
 const bareCommands: Record<string, (c: Command) => Promise<Record<string, unknown>>> = {
-  /** n lines `["p", "m", i]`, `chunk` per write and per event-loop turn. */
+  /**
+   * n lines `["p", "m", i]` (`["p", "m", i, payload]` with `size`), `chunk` per write
+   * and per event-loop turn; with `kind: "bytes"`, n binary frames of the payload to the
+   * bytes server (`port` is then its port).
+   */
   async stream(c) {
-    const { port: to, n, chunk, window } = c as unknown as { port: number; n: number; chunk: number; window: number };
+    const { port: to, n, chunk, window, size, kind, ackEvery } = c as unknown as StreamCommand & { port: number };
+    const payload = makePayload(size, kind);
     const { socket, next } = await bareConnect(to);
-    socket.write(`${JSON.stringify(["p", "start", n])}\n`);
+    const bytes = payload instanceof Uint8Array ? payload : undefined;
+    if (bytes !== undefined) {
+      const start = Buffer.from(JSON.stringify(["start", n, ackEvery ?? ACK_EVERY]));
+      socket.write(Buffer.concat([frameHead(start.length), start]));
+    }
+    else socket.write(`${JSON.stringify(["p", "start", n, ackEvery ?? ACK_EVERY])}\n`);
     const cpu0 = process.cpuUsage();
     const t0 = clock();
     let acked = 0;
     for (let sent = 0; sent < n; ) {
       while (window > 0 && sent - acked >= window) acked = (await next())[1] as number;
       const stop = Math.min(n, sent + chunk);
-      let batch = "";
-      for (; sent < stop; sent++) batch += `${JSON.stringify(["p", "m", sent])}\n`;
-      socket.write(batch);
+      if (bytes !== undefined) {
+        // The frame's head and the payload as they are: no copy on this side.
+        const head = frameHead(bytes.length);
+        socket.cork();
+        for (; sent < stop; sent++) {
+          socket.write(head);
+          socket.write(bytes);
+        }
+        socket.uncork();
+      } else {
+        let batch = "";
+        if (payload === undefined) for (; sent < stop; sent++) batch += `${JSON.stringify(["p", "m", sent])}\n`;
+        else for (; sent < stop; sent++) batch += `${JSON.stringify(["p", "m", sent, payload])}\n`;
+        socket.write(batch);
+      }
       await nextTurn();
     }
     let reply = await next();
@@ -340,9 +461,9 @@ if (role === "node") {
   commands = nodeCommands;
   out({ ready: true, nodeId, addresses, metrics });
 } else if (role === "bare") {
-  bareServerPort = await bareServer();
+  const [linesPort, bytesPort] = await Promise.all([bareServer(), bareBytesServer()]);
   commands = bareCommands;
-  out({ ready: true, port: bareServerPort });
+  out({ ready: true, port: linesPort, bytesPort });
 } else {
   throw new Error(`net-worker: unknown role ${role}`);
 }

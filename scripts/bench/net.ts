@@ -11,6 +11,12 @@
  *   TCP socket pair in two processes writing the same packets as newline-separated
  *   JSON, `CHUNK` lines per write. Targets: >= 1,000,000 msgs/s with json and >= 0.4x of
  *   the baseline.
+ * - Large messages: the same stream with a string payload, `["m", i, text]`, of 1 KB, 10 KB,
+ *   100 KB and 1 MB (BENCH_NET_LARGE_MB megabytes per run, default 64; 8 MB at most in
+ *   flight), json and superjson framing, against the bare socket writing the same
+ *   packets as JSON lines (target >= 0.85x at every size); and 1 MB `Uint8Array`
+ *   payloads between our nodes (default framing) against a bare socket writing
+ *   length-prefixed binary frames (target >= 0.5x).
  * - cal round trip p50/p99 (sequential, with a timeout as usual) against a bare TCP
  *   request/reply of the same packet, the contenders taking turns in 5 rounds. Targets:
  *   p50 within 1.2x, p99 < 250 us.
@@ -18,7 +24,8 @@
  *   a clock both processes share; baselines: a one-way `snd` between the same nodes and
  *   a one-way bare TCP line, timed the same way.
  * - Validation: what a small zod schema (the stream's two messages) costs per message
- *   from another node: in one process, remote delivery (`deliverLocal`) to a port with
+ *   from another node: in one process, messages relayed by the node port (validated as
+ *   remote ones are) to a port with
  *   the schema against one without; and the superjson stream to a counting port with
  *   the schema against the same stream to one without.
  *
@@ -31,7 +38,7 @@
  *
  * Environment: BENCH_NET_N (messages per stream run, default 2,000,000), BENCH_NET_CHUNK
  * (default 1000), BENCH_NET_WINDOW (default 100,000; 0 = no limit), BENCH_NET_K (round trips, default 20,000), BENCH_NET_PROF=DIR (write
- * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|metrics|cal|monitor|validate
+ * --cpu-prof profiles of every worker into DIR), BENCH_NET_ONLY=stream|large|bytes|metrics|cal|monitor|validate
  * (run one part, e.g. to profile it), BENCH_NET_POLL (seconds between scrapes and
  * aemp_info requests in the metrics part, default 0.1), BENCH_NET_FRAMING=json|cbor|superjson (stream with that
  * framing only).
@@ -39,7 +46,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { createInterface } from "node:readline";
-import { fmt, row } from "./util.ts";
+import { fmt, row, runtime, workerArgs } from "./util.ts";
 
 const N = Number(process.env.BENCH_NET_N ?? 2_000_000);
 const CHUNK = Number(process.env.BENCH_NET_CHUNK ?? 1000);
@@ -54,7 +61,9 @@ const FRAMING = process.env.BENCH_NET_FRAMING;
 // Ten times as often as `aemp observe` asks: a stream run lasts about a second.
 const POLL = Number(process.env.BENCH_NET_POLL ?? 0.1);
 const SECRET = "aemp-bench-net";
-const workerFile = new URL("./net-worker.ts", import.meta.url).pathname;
+/** Payload sizes of the large-message streams, and megabytes per run. */
+const LARGE_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20];
+const LARGE_MB = Number(process.env.BENCH_NET_LARGE_MB ?? 64);
 
 type Answer = Record<string, any>;
 
@@ -67,7 +76,7 @@ class Worker {
   constructor(name: string, args: string[]) {
     // One directory per worker: tsx runs its loader in a thread, which writes a profile too.
     const prof = PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROF}/${name}`];
-    this.child = spawn(process.execPath, [...prof, "--import", "tsx", workerFile, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+    this.child = spawn(process.execPath, [...prof, ...workerArgs("net-worker"), ...args], { stdio: ["pipe", "pipe", "inherit"] });
     let readyResolve!: (a: Answer) => void;
     this.ready = new Promise((resolve, reject) => {
       readyResolve = resolve;
@@ -139,16 +148,7 @@ interface StreamResult {
  * too: on a busy machine the wall-clock rate swings with the load, the CPU cost much less.
  */
 async function stream(run: (n: number) => Promise<Answer>): Promise<StreamResult> {
-  await run(Math.min(N, 200_000));
-  const best: StreamResult = { rate: 0, senderNs: Infinity, receiverNs: Infinity };
-  for (let i = 0; i < RUNS; i++) {
-    const r = await run(N);
-    if (r.count !== N || r.inOrder !== true) throw new Error(`stream lost or reordered messages: ${JSON.stringify(r)}`);
-    best.rate = Math.max(best.rate, (N / r.ms) * 1000);
-    best.senderNs = Math.min(best.senderNs, (r.senderCpu * 1000) / N);
-    best.receiverNs = Math.min(best.receiverNs, (r.receiverCpu * 1000) / N);
-  }
-  return best;
+  return (await streamRounds([{ run }]))[0];
 }
 
 /** A stream contender: how to run n messages, and what to do around each run. */
@@ -162,25 +162,39 @@ interface Contender {
  * Contenders' streams taking turns (after a warm-up of each), best of RUNS each: all
  * see the same drift of a shared machine.
  */
-async function streamRounds(contenders: Contender[]): Promise<StreamResult[]> {
+async function streamRounds(contenders: Contender[], n = N): Promise<StreamResult[]> {
   const results = contenders.map((): StreamResult => ({ rate: 0, senderNs: Infinity, receiverNs: Infinity }));
-  for (const c of contenders) await c.run(Math.min(N, 200_000));
+  for (const c of contenders) await c.run(Math.max(1, Math.min(n, Math.floor(n / 10), 200_000)));
   for (let i = 0; i < RUNS; i++) {
     for (const [j, c] of contenders.entries()) {
       await c.before?.();
-      const r = await c.run(N);
+      const r = await c.run(n);
       await c.after?.();
-      if (r.count !== N || r.inOrder !== true) throw new Error(`stream lost or reordered messages: ${JSON.stringify(r)}`);
+      if (r.count !== n || r.inOrder !== true) throw new Error(`stream lost or reordered messages: ${JSON.stringify(r)}`);
       const best = results[j];
-      best.rate = Math.max(best.rate, (N / r.ms) * 1000);
-      best.senderNs = Math.min(best.senderNs, (r.senderCpu * 1000) / N);
-      best.receiverNs = Math.min(best.receiverNs, (r.receiverCpu * 1000) / N);
+      best.rate = Math.max(best.rate, (n / r.ms) * 1000);
+      best.senderNs = Math.min(best.senderNs, (r.senderCpu * 1000) / n);
+      best.receiverNs = Math.min(best.receiverNs, (r.receiverCpu * 1000) / n);
     }
   }
   return results;
 }
 
 const cpuText = (r: StreamResult): string => `${r.senderNs.toFixed(0)} + ${r.receiverNs.toFixed(0)} ns`;
+const cpuUsText = (r: StreamResult): string => `${(r.senderNs / 1000).toFixed(1)} + ${(r.receiverNs / 1000).toFixed(1)} us`;
+const mbText = (bytesPerSecond: number): string => (bytesPerSecond / 1e6).toFixed(1);
+const sizeText = (size: number): string => (size >= 1 << 20 ? `${size >> 20} MB` : `${size >> 10} KB`);
+
+/**
+ * Messages per run, per turn, in flight and per acknowledgement for a stream of `size`
+ * byte payloads: LARGE_MB megabytes per run, 8 MB at most in flight, about 256 KB
+ * written per event-loop turn.
+ */
+function largeShape(size: number): { n: number; size: number; chunk: number; window: number; ackEvery: number } {
+  const n = Math.max(16, Math.floor((LARGE_MB << 20) / size));
+  const window = Math.max(4, Math.floor((8 << 20) / size));
+  return { n, size, chunk: Math.max(1, Math.floor((256 << 10) / size)), window, ackEvery: Math.max(1, window >> 2) };
+}
 
 const workers: Worker[] = [];
 try {
@@ -197,7 +211,7 @@ try {
   await sender.ready;
 
   const load = loadavg()[0].toFixed(1);
-  console.log(`aemp bench:net (node ${process.version}, ${cpus().length} CPUs, load ${load}; ${N.toLocaleString()} messages per stream run, ${CHUNK} per turn, ${WINDOW > 0 ? `at most ${WINDOW.toLocaleString()} in flight` : "no flow control"}; ${K.toLocaleString()} round trips)`);
+  console.log(`aemp bench:net (${runtime()}, ${cpus().length} CPUs, load ${load}; ${N.toLocaleString()} messages per stream run, ${CHUNK} per turn, ${WINDOW > 0 ? `at most ${WINDOW.toLocaleString()} in flight` : "no flow control"}; ${K.toLocaleString()} round trips)`);
 
   // ---- stream ------------------------------------------------------------------------
   if (part("stream")) {
@@ -214,6 +228,39 @@ try {
     row(`stream ['m', i], ${framing} framing (msgs/s)`, fmt(r.rate), fmt(bare.rate), r.rate / bare.rate, note(r));
     row("  CPU per message, sender + receiver", cpuText(r), cpuText(bare), (r.senderNs + r.receiverNs) / (bare.senderNs + bare.receiverNs), "");
   }
+  }
+
+  // ---- large messages and bytes --------------------------------------------------------
+  if (part("large")) {
+    const counters = {
+      json: (await recvJson.call("counter")).port as string,
+      superjson: (await recvSuper.call("counter")).port as string,
+    };
+    for (const size of LARGE_SIZES) {
+      const shape = largeShape(size);
+      const [bare, json, superjson] = await streamRounds([
+        { run: (n) => bareClient.call("stream", { port: bs.port, ...shape, n }) },
+        { run: (n) => sender.call("stream", { to: counters.json, ...shape, n }) },
+        { run: (n) => sender.call("stream", { to: counters.superjson, ...shape, n }) },
+      ], shape.n);
+      for (const [framing, r] of [["json", json], ["superjson", superjson]] as const) {
+        const ratio = r.rate / bare.rate;
+        row(`stream ${sizeText(size)} strings, ${framing} (MB/s)`, mbText(r.rate * size), mbText(bare.rate * size), ratio, `target >= 0.85x: ${ratio >= 0.85 ? "met" : "MISSED"}`);
+      }
+      row("  CPU per message (superjson), sender + receiver", cpuUsText(superjson), cpuUsText(bare), (superjson.senderNs + superjson.receiverNs) / (bare.senderNs + bare.receiverNs), "");
+    }
+  }
+  if (part("bytes")) {
+    const counter = (await recvSuper.call("counter")).port as string;
+    const size = 1 << 20;
+    const shape = { ...largeShape(size), kind: "bytes" };
+    const [bare, ours] = await streamRounds([
+      { run: (n) => bareClient.call("stream", { port: bs.bytesPort, ...shape, n }) },
+      { run: (n) => sender.call("stream", { to: counter, ...shape, n }) },
+    ], shape.n);
+    const ratio = ours.rate / bare.rate;
+    row("stream 1 MB Uint8Arrays, default framing (MB/s)", mbText(ours.rate * size), mbText(bare.rate * size), ratio, `target >= 0.5x of a bare socket: ${ratio >= 0.5 ? "met" : "MISSED"}`);
+    row("  CPU per message, sender + receiver", cpuUsText(ours), cpuUsText(bare), (ours.senderNs + ours.receiverNs) / (bare.senderNs + bare.receiverNs), "(bare: length-prefixed binary frames)");
   }
 
   // ---- the same streams, metrics and introspection on -------------------------------
