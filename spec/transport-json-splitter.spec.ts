@@ -126,6 +126,57 @@ test("splitter - escaped quotes and backslashes do not end strings early", () =>
   assert.equal(feed([Buffer.from(raw)]), [["a\"]", "b\\", 'c\\"]'], ["next"]]);
 });
 
+/**
+ * Strings long enough for the splitter's native search (past the bytes it walks in
+ * JavaScript), with runs of 0-4 backslashes before a quote at every offset around
+ * where the search changes hands, brackets inside, and text after.
+ */
+function longStringPackets(): unknown[][] {
+  const packets: unknown[][] = [];
+  for (let pad = 0; pad < 40; pad++) {
+    for (let run = 0; run <= 4; run++) {
+      const tricky = `${"a".repeat(pad)}${"\\".repeat(run)}"]}[{`;
+      packets.push(["b", `${tricky}${"z".repeat(30)}`, tricky, { [tricky]: [tricky] }]);
+    }
+  }
+  return packets;
+}
+
+/** A small seeded generator (mulberry32), so a failure can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test("splitter - long strings with escapes, split at every position", () => {
+  const packets = longStringPackets().filter((_, i) => i % 7 === 0);
+  const bytes = encodeAll(packets);
+  for (let i = 0; i <= bytes.length; i++) {
+    assert.equal(feed([bytes.subarray(0, i), bytes.subarray(i)]), packets, `split at ${i}`);
+  }
+});
+
+test("splitter - long strings with escapes, random splits give what JSON.parse gives", () => {
+  const packets = [...longStringPackets(), ...TRICKY, ["b", "\\".repeat(5000), `${"q".repeat(70_000)}\\"`]];
+  const bytes = encodeAll(packets);
+  const random = seeded(14);
+  for (let round = 0; round < 200; round++) {
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      // Mostly short chunks, sometimes long ones, as TCP delivers them.
+      const size = 1 + Math.floor(random() ** 3 * 70_000);
+      chunks.push(bytes.subarray(at, at + size));
+      at += size;
+    }
+    assert.equal(feed(chunks), packets, `round ${round}`);
+  }
+});
+
 test("splitter - numbers and numeric strings stay distinct", () => {
   const [packet] = feed([Buffer.from('["b",12,"12",1.5,"1.5",null,"null"]')]) as unknown[][];
   assert.equal(packet, ["b", 12, "12", 1.5, "1.5", null, "null"]);

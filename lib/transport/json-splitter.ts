@@ -11,6 +11,10 @@
  *   >= 0x80, so it can never be mistaken for a quote, backslash or bracket; a character
  *   cut across two chunks needs no special care, and text is decoded only once per
  *   value, on a complete slice.
+ * - String contents, most of the bytes of a large message, are skipped natively: the
+ *   closing quote is found with `indexOf` (memchr), then the backslashes right before
+ *   it are counted; an odd run means the quote is escaped and the search goes on. Only
+ *   the structure between strings is walked byte by byte in JavaScript.
  * - The scan state (depth, inside a string, after a backslash) survives between
  *   `write` calls, so a value cut across chunks is never scanned twice: the earlier
  *   pieces are kept aside and joined once when the value completes.
@@ -129,12 +133,23 @@ export class JsonSplitter {
     let escaped = this.#escaped;
     let start = 0;
     for (let i = 0; i < length; i++) {
-      const byte = buf[i]!;
       if (inString) {
-        if (escaped) escaped = false;
-        else if (byte === BACKSLASH) escaped = true;
-        else if (byte === QUOTE) inString = false;
-      } else if (depth === 0) {
+        // A backslash that ended the previous chunk escapes this chunk's first byte.
+        if (escaped) {
+          escaped = false;
+          continue;
+        }
+        const close = closingQuote(buf, i, length);
+        if (close < 0) {
+          escaped = oddBackslashesBefore(buf, length, i);
+          break;
+        }
+        inString = false;
+        i = close;
+        continue;
+      }
+      const byte = buf[i]!;
+      if (depth === 0) {
         if (byte === opener) {
           depth = 1;
           start = i;
@@ -198,6 +213,38 @@ export function checkMaxPacketSize(fn: string, size: number | undefined): number
 
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** Bytes of a string walked in JavaScript before the search goes native (see closingQuote). */
+const NEAR = 24;
+
+/**
+ * The index of the quote that ends the string whose contents continue at `from`, or -1
+ * if this chunk does not hold it. Bytes before `from` are never backslashes that
+ * count: `from` follows the opening quote, an escaped quote, or an escape that
+ * ended the previous chunk. Short strings (tags, port names) end within a few bytes,
+ * which a plain loop finds faster than a native call.
+ */
+function closingQuote(buf: Buffer, from: number, length: number): number {
+  const near = Math.min(length, from + NEAR);
+  let k = from;
+  for (; k < near; k++) {
+    const byte = buf[k];
+    if (byte === QUOTE) return k;
+    if (byte === BACKSLASH) k++;
+  }
+  // From k on nothing is resolved yet (k is past an escape pair that straddled `near`).
+  for (let q = k < length ? buf.indexOf(QUOTE, k) : -1; q >= 0; q = buf.indexOf(QUOTE, q + 1)) {
+    if (!oddBackslashesBefore(buf, q, k)) return q;
+  }
+  return -1;
+}
+
+/** Whether an odd number of backslashes ends `buf[from..end)`, i.e. `buf[end]` is escaped. */
+function oddBackslashesBefore(buf: Buffer, end: number, from: number): boolean {
+  let k = end;
+  while (k > from && buf[k - 1] === BACKSLASH) k--;
+  return ((end - k) & 1) === 1;
 }
 
 function isWhitespace(byte: number): boolean {
