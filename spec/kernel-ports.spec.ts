@@ -2,7 +2,7 @@
 // (port, rcv, snd, kil, peval, psub, SELF, the run queue).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { NODE, PortContextError, SELF, kil, mon, peval, port, psub, rcv, snd } from "../lib/index.ts";
+import { NODE, PortContextError, SELF, getCond, kil, mon, peval, port, portAsync, psub, rcv, rcvAsync, snd } from "../lib/index.ts";
 import { isLivePort, portCount } from "../lib/kernel/ports.ts";
 import { captureLog, deferred, flushRunQueue, latch, throwsSync, waitFor } from "./helpers.ts";
 
@@ -403,6 +403,78 @@ test("snd - two ports ping-ponging 1,000,000 messages neither recurse nor overfl
   assert.ok(countWhenTimerFired >= 0 && countWhenTimerFired < N, `a timer must get a turn during the game (fired at ${countWhenTimerFired})`);
   kil(ping);
   kil(pong);
+});
+
+// ---- the run queue's entry forms ------------------------------------------------------
+// Short messages are queued element by element, long ones and those for async
+// mailboxes as their array: each form must arrive exactly as sent.
+
+const shapes = Array.from({ length: 10 }, (_, n) => Array.from({ length: n }, (_, i) => (i === 0 ? "t" : i % 3 === 0 ? { i } : i % 3 === 1 ? `s${i}` : i)));
+
+test("run queue - messages of 0 to 9 elements reach default receivers whole", async () => {
+  const got: unknown[][] = [];
+  const done = latch(shapes.length, 2000, "messages");
+  const p = port((...m: unknown[]) => {
+    got.push(m);
+    done.countDown();
+  });
+  for (const m of shapes) snd(p, ...m);
+  await done.wait();
+  assert.equal(got, shapes);
+  kil(p);
+});
+
+test("run queue - messages of 1 to 9 elements reach tag callbacks without their tag", async () => {
+  const got: unknown[][] = [];
+  const done = latch(shapes.length - 1, 2000, "messages");
+  const p = rcv(port(), "t", (...rest: unknown[]) => {
+    got.push(rest);
+    done.countDown();
+  });
+  for (const m of shapes.slice(1)) snd(p, ...m);
+  await done.wait();
+  assert.equal(got, shapes.slice(1).map((m) => m.slice(1)));
+  kil(p);
+});
+
+test("run queue - messages of 0 to 9 elements reach an async mailbox whole, also when it came after they were sent", async () => {
+  for (const late of [false, true]) {
+    const got = deferred<unknown[][]>();
+    const body = async (): Promise<void> => {
+      const all: unknown[][] = [];
+      for (let i = 0; i < shapes.length; i++) all.push((await getCond()) as unknown[]);
+      got.resolve(all);
+    };
+    // `late`: the messages are queued for a plain port, which gets its mailbox before they are delivered.
+    const p = late ? port() : portAsync(body);
+    for (const m of shapes) snd(p, ...m);
+    if (late) rcvAsync(p, body);
+    assert.equal(await waitFor(got.promise, 2000, "mailbox"), shapes, late ? "mailbox attached late" : "mailbox from the start");
+    kil(p);
+  }
+});
+
+test("run queue - a receiver queueing thousands of messages does not disturb the messages queued behind it", async () => {
+  const got: unknown[][] = [];
+  const done = latch(3, 5000, "messages behind the burst");
+  const burst = latch(50_000, 5000, "the burst");
+  const sink = rcv(port(), "x", () => burst.countDown());
+  const p = port((...m: unknown[]) => {
+    if (m[0] === "burst") for (let i = 0; i < 50_000; i++) snd(sink, "x", i, i, i);
+    else {
+      got.push(m);
+      done.countDown();
+    }
+  });
+  snd(p, "burst");
+  snd(p, "a", 1, "two", { three: 3 }, [4], 5);
+  snd(p, "b", ...shapes[9]!);
+  snd(p, "c");
+  await done.wait();
+  assert.equal(got, [["a", 1, "two", { three: 3 }, [4], 5], ["b", ...shapes[9]!], ["c"]]);
+  await burst.wait();
+  kil(p);
+  kil(sink);
 });
 
 // ---- kil -------------------------------------------------------------------------------

@@ -7,16 +7,18 @@
  * - `snd` never runs a receiver: it appends (port, message) to the run queue. The queue
  *   is drained in batches of at most `BATCH` deliveries; between batches it yields to
  *   I/O with `setImmediate`. Two ports ping-ponging therefore loop, never recurse.
+ *   Entries are written into one ring buffer value by value (a short message's
+ *   elements inline), so a queued message allocates nothing of its own.
  * - A message for a port that died before delivery is dropped, as a message sent to a
  *   dead port is.
  * - Port context: `SELF()` is the port whose code runs now. Synchronous code (rcv
  *   callbacks, peval, psub) sets a plain variable; async ports (lib/async) set
  *   `portStorage`, an AsyncLocalStorage, which survives `await`. The variable wins, so
  *   a callback of port B run from A's async function sees B.
- * - `SRCNODE()`: a message from another node is queued as an `Arrival` behind a marker
- *   port that is never alive, so the local path pays nothing for it (its liveness test
- *   fails first); the node it came from is set while it is delivered and handed to an
- *   async mailbox with the message.
+ * - `SRCNODE()`: a message from another node is queued behind a marker port that is
+ *   never alive, with the node it came from, so the local path pays nothing for it;
+ *   that node is set while it is delivered and handed to an async mailbox with the
+ *   message.
  * - Kills are processed from a work list, so a chain of linked ports dying one after
  *   another does not grow the stack. Monitors of a local port fire inside `kil`, as in
  *   AEMP: when `kil` returns, every monitor has run (message forms have been sent).
@@ -26,6 +28,8 @@ import { PortContextError, PortKilledError, argumentError } from "../errors.ts";
 import { error as logError, isTracing, trace } from "../log.ts";
 import { NODE, nextPortName, nodeOf } from "./ids.ts";
 import { type MonitorAction, currentRouter, setDefer } from "./remote.ts";
+import { Ring } from "./ring.ts";
+import { type TagTable, findTag, withTag, withoutTag } from "./tags.ts";
 import { type InferMessage, type MessageSchema, type PortOptions, Validator, isSchema, schemaOptions } from "./schema.ts";
 import type { Callback, Message, MessageOf, PortId, PortTag, Receiver, TagCallback, UntypedOnly } from "./types.ts";
 
@@ -58,8 +62,8 @@ export class Port {
   readonly id: string;
   /** The default receiver, or the Sink when WHOLE is set. */
   cb: Callback | Sink | null = null;
-  /** Tag -> callback, called with the message minus its tag. */
-  tags: Map<unknown, Callback> | null = null;
+  /** Tag -> callback, called with the message minus its tag (see tags.ts). */
+  tags: TagTable | null = null;
   /** Monitor actions, fired once when the port dies. */
   mons: Set<Action> | null = null;
   state = ALIVE;
@@ -251,11 +255,8 @@ export function rcv(portId: string, ...args: unknown[]): string {
     if (typeof tag !== "string") throw argumentError("rcv", "tag", "a string", tag);
     if (cb !== undefined && cb !== null && typeof cb !== "function") throw argumentError("rcv", `callback for tag '${tag}'`, "a function, or undefined to remove it", cb);
     if (p === undefined) continue;
-    if (typeof cb === "function") (p.tags ??= new Map()).set(tag, cb as Callback);
-    else if (p.tags !== null) {
-      p.tags.delete(tag);
-      if (p.tags.size === 0) p.tags = null;
-    }
+    if (typeof cb === "function") p.tags = withTag(p.tags, tag, cb as Callback);
+    else if (p.tags !== null) p.tags = withoutTag(p.tags, tag);
   }
   return portId;
 }
@@ -305,24 +306,28 @@ export function deepestMailboxes(limit: number): { port: string; messages: numbe
 
 /** Deliveries per batch before yielding to I/O. */
 const BATCH = 16384;
+/** Longest message queued element by element; a longer one is queued as its array. */
+const INLINE = 6;
+/** In place of an element count: the message follows as one array. */
+const AS_ARRAY = -1;
 
-// Parallel arrays: target port (null for a job, REMOTE for an Arrival) and message (or
-// the job function, or the Arrival).
-let queuePorts: (Port | null)[] = [];
-let queueItems: unknown[] = [];
-let head = 0;
+/**
+ * The run queue. Each entry is written into the ring as a few consecutive values, so
+ * queueing a message allocates nothing of its own (a backlog of millions of messages
+ * used to be millions of arrays for the GC to copy):
+ * - `port, n, m0 .. m(n-1)`: a local message of at most INLINE elements;
+ * - `port, AS_ARRAY, msg`: a longer local message, or one for a port with a Sink
+ *   (which keeps the array);
+ * - `REMOTE, port, msg, from`: a message from node `from` (its array as decoded);
+ * - `null, job`: a function to run.
+ */
+const MIN_QUEUE = 1024;
+const queue = new Ring(MIN_QUEUE);
+/** Entries (deliveries and jobs) in the queue. */
+let entries = 0;
 let scheduled = false;
 
-/** A message from another node: the port, the message and the node it came from. */
-class Arrival {
-  constructor(
-    readonly port: Port,
-    readonly msg: Message,
-    readonly from: string,
-  ) {}
-}
-
-/** Marks an Arrival in the queue. Never alive, so the local path's liveness test skips it. */
+/** Marks a message from another node. Never alive, so the local path's liveness test skips it. */
 const REMOTE = new Port("");
 REMOTE.state = 0;
 
@@ -343,51 +348,88 @@ function scheduleDrain(): void {
   process.nextTick(drain);
 }
 
-function enqueue(p: Port | null, item: unknown): void {
-  queuePorts.push(p);
-  queueItems.push(item);
+function queued(): void {
+  entries++;
   if (!scheduled) schedule();
+}
+
+function enqueueLocal(p: Port, msg: Message): void {
+  const q = queue;
+  const n = msg.length;
+  q.push(p);
+  if (n > INLINE || (p.state & WHOLE) !== 0) {
+    q.push(AS_ARRAY);
+    q.push(msg);
+  } else {
+    q.push(n);
+    for (let i = 0; i < n; i++) q.push(msg[i]);
+  }
+  queued();
+}
+
+function enqueueRemote(p: Port, msg: Message, from: string): void {
+  const q = queue;
+  q.push(REMOTE);
+  q.push(p);
+  q.push(msg);
+  q.push(from);
+  queued();
 }
 
 /** Deliveries and jobs queued and not run yet (shutdown waits for none). */
 export function runQueueLength(): number {
-  return queuePorts.length - head;
+  return entries;
 }
 
 /** Runs `job` on the run queue, after everything already queued. */
 export function defer(job: () => void): void {
-  enqueue(null, job);
+  queue.push(null);
+  queue.push(job);
+  queued();
 }
 setDefer(defer);
 
 function drain(): void {
-  const ports = queuePorts;
-  const items = queueItems;
+  const q = queue;
   // Messages sent during the batch are delivered in it too (a ping-pong pair runs
   // without returning to the event loop), but never more than BATCH per turn.
-  const stop = head + BATCH;
-  while (head < ports.length && head < stop) {
-    const p = ports[head];
-    const item = items[head];
-    head++;
-    if (p === null) runJob(item as () => void);
-    else if ((p.state & ALIVE) !== 0) deliver(p, item as Message);
-    else if (p === REMOTE) arrive(item as Arrival);
+  for (let budget = BATCH; entries > 0 && budget > 0; budget--) {
+    entries--;
+    const p = q.shift() as Port | null;
+    if (p === null) runJob(q.shift() as () => void);
+    else if (p === REMOTE) {
+      const target = q.shift() as Port;
+      const msg = q.shift() as Message;
+      const from = q.shift() as string;
+      if ((target.state & ALIVE) !== 0) {
+        source = from;
+        deliver(target, msg);
+        source = null;
+      }
+    } else {
+      const n = q.shift() as number;
+      if (n !== AS_ARRAY) deliverInline(p, n);
+      else {
+        const msg = q.shift() as Message;
+        if ((p.state & ALIVE) !== 0) deliver(p, msg);
+      }
+    }
   }
-  if (head === ports.length) {
-    queuePorts = [];
-    queueItems = [];
-    head = 0;
-    scheduled = false;
+  if (entries > 0) {
+    setImmediate(drain);
     return;
   }
-  // Drop the delivered prefix only once it is the larger part: amortised O(1) per message.
-  if (head > ports.length >>> 1) {
-    queuePorts = ports.slice(head);
-    queueItems = items.slice(head);
-    head = 0;
-  }
-  setImmediate(drain);
+  scheduled = false;
+  // Growing the ring for a burst costs more than the burst's deliveries (fresh memory),
+  // so the next burst reuses it: it is given back once it is found empty a second later.
+  if (q.capacity > MIN_QUEUE && trimTimer === undefined) trimTimer = setTimeout(trimQueue, 1000).unref();
+}
+
+let trimTimer: NodeJS.Timeout | undefined;
+
+function trimQueue(): void {
+  trimTimer = undefined;
+  if (entries === 0) queue.shrink();
 }
 
 function runJob(job: () => void): void {
@@ -398,19 +440,12 @@ function runJob(job: () => void): void {
   }
 }
 
-function arrive(a: Arrival): void {
-  if ((a.port.state & ALIVE) === 0) return;
-  source = a.from;
-  deliver(a.port, a.msg);
-  source = null;
-}
-
 function deliver(p: Port, msg: Message): void {
   current = p.id;
   try {
     let result: unknown;
     const tags = p.tags;
-    const cb = tags === null ? undefined : tags.get(msg[0]);
+    const cb = tags === null ? undefined : findTag(tags, msg[0]);
     if (cb !== undefined) result = callWithoutTag(cb, msg);
     else if (p.cb !== null) {
       if ((p.state & WHOLE) !== 0) (p.cb as Sink).push(msg, source);
@@ -422,6 +457,63 @@ function deliver(p: Port, msg: Message): void {
     killPort(p, dieReason(err));
   }
   current = null;
+}
+
+/**
+ * Delivers a message queued element by element (n <= INLINE), taking its elements out
+ * of the ring first: the receiver may queue more, which may grow the ring. Tag
+ * callbacks and default callbacks are called with the elements as they are; what is
+ * rare (a Sink that came after the message was queued, no receiver at all) takes the
+ * general path with the message rebuilt as an array.
+ */
+function deliverInline(p: Port, n: number): void {
+  const q = queue;
+  const m0 = n > 0 ? q.shift() : undefined;
+  const m1 = n > 1 ? q.shift() : undefined;
+  const m2 = n > 2 ? q.shift() : undefined;
+  const m3 = n > 3 ? q.shift() : undefined;
+  const m4 = n > 4 ? q.shift() : undefined;
+  const m5 = n > 5 ? q.shift() : undefined;
+  if ((p.state & ALIVE) === 0) return;
+  const tags = p.tags;
+  const tagCb = tags === null || n === 0 ? undefined : findTag(tags, m0);
+  if (tagCb === undefined && (p.cb === null || (p.state & WHOLE) !== 0)) {
+    deliver(p, [m0, m1, m2, m3, m4, m5].slice(0, n));
+    return;
+  }
+  current = p.id;
+  try {
+    const result = tagCb !== undefined ? callTail(tagCb, n, m1, m2, m3, m4, m5) : callAll(p.cb as Callback, n, m0, m1, m2, m3, m4, m5);
+    if (result !== undefined && isThenable(result)) watchPromise(p.id, result);
+  } catch (err) {
+    killPort(p, dieReason(err));
+  }
+  current = null;
+}
+
+/** `cb` with the n - 1 elements after the tag. */
+function callTail(cb: Callback, n: number, m1: unknown, m2: unknown, m3: unknown, m4: unknown, m5: unknown): unknown {
+  switch (n) {
+    case 1: return cb();
+    case 2: return cb(m1);
+    case 3: return cb(m1, m2);
+    case 4: return cb(m1, m2, m3);
+    case 5: return cb(m1, m2, m3, m4);
+    default: return cb(m1, m2, m3, m4, m5);
+  }
+}
+
+/** `cb` with all n elements. */
+function callAll(cb: Callback, n: number, m0: unknown, m1: unknown, m2: unknown, m3: unknown, m4: unknown, m5: unknown): unknown {
+  switch (n) {
+    case 0: return cb();
+    case 1: return cb(m0);
+    case 2: return cb(m0, m1);
+    case 3: return cb(m0, m1, m2);
+    case 4: return cb(m0, m1, m2, m3);
+    case 5: return cb(m0, m1, m2, m3, m4);
+    default: return cb(m0, m1, m2, m3, m4, m5);
+  }
 }
 
 // Fixed-arity calls avoid allocating an argument array for the common short messages.
@@ -480,7 +572,7 @@ export function snd(portId: string, ...msg: Message): void {
   const p = table.get(portId);
   if (p !== undefined) {
     if (isTracing()) traceLocal(portId, msg);
-    enqueue(p, msg);
+    enqueueLocal(p, msg);
     return;
   }
   sendElsewhere(portId, msg);
@@ -528,7 +620,7 @@ export function deliverLocal(portId: string, msg: Message, from: string): void {
     if (checked === null) return;
     msg = checked;
   }
-  enqueue(REMOTE, new Arrival(p, msg, from));
+  enqueueRemote(p, msg, from);
 }
 
 /** The message as the port's schema outputs it, or null when it failed (dropped or killing). */
