@@ -202,6 +202,44 @@ test("mailbox - random pushes and takes agree with a plain array model", () => {
   for (let i = 0; i < rest.length; i++) assert.ok(rest[i] === model[i]);
 });
 
+test("mailbox - tag queues dropped after many in-order takes and rebuilt on a miss keep every tag's order", () => {
+  const box = new Mailbox("n#p");
+  const indexed = (): boolean => (box as unknown as { byTag: unknown }).byTag !== null;
+  const model: Message[] = [];
+  let next = 0;
+  let drops = 0;
+  let builds = 0;
+  const push = (): void => {
+    // Mostly "a", sometimes a "b" to be taken out of order later.
+    const m: Message = [next % 17 === 0 ? "b" : "a", next++];
+    box.push(m);
+    model.push(m);
+  };
+  const take = (tag: string): void => {
+    const was = indexed();
+    const i = model.findIndex((m) => m[0] === tag);
+    const got = box.takeTag(tag);
+    if (i < 0) assert.is(got, undefined);
+    else assert.ok(got === model.splice(i, 1)[0], `takeTag ${tag} at message ${next}`);
+    if (was && !indexed() && box.size > 0) drops++;
+    if (!was && indexed()) builds++;
+  };
+  const other = (tag: unknown): string => (tag === "a" ? "b" : "a");
+  for (let cycle = 0; cycle < 5; cycle++) {
+    for (let i = 0; i < 2000; i++) push();
+    // A few misses at the head build the queues; long in-order runs then drop them.
+    for (let i = 0; i < 10; i++) take(other(model[0]![0]));
+    for (let i = 0; i < 1500 && model.length > 0; i++) {
+      push();
+      take(model[0]![0] as string);
+      if (i % 2 === 0) take(model[0]![0] as string);
+    }
+  }
+  assert.ok(drops > 0 && builds > 1, `tag queues were dropped (${drops}) and built again (${builds})`);
+  const rest = drain(box);
+  assert.equal(rest, model);
+});
+
 // ---- takeFirst and takeNext ------------------------------------------------------------
 
 test("mailbox - takeFirst takes the first accepted message with its verdict, testing each message once", () => {
@@ -234,6 +272,35 @@ test("mailbox - takeFirst with no match tests each message once and leaves the q
   );
   assert.is(calls, 4);
   assert.equal(drain(box).map((m) => m[1]), [1, 2, 3, 4]);
+});
+
+/** Counts the reads of the mailbox's slots from now on (a proxy in front of its array). */
+function countSlotReads(box: Mailbox): { readonly reads: number } {
+  const holder = box as unknown as { slots: unknown[] };
+  const counter = { reads: 0 };
+  holder.slots = new Proxy(holder.slots, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && /^\d+$/.test(key)) counter.reads++;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  return counter;
+}
+
+test("mailbox - what takeFirst reads depends on the messages in front, not on how many were taken before", () => {
+  const box = new Mailbox("n#p");
+  for (let i = 0; i < 100; i++) box.push(["other", i]);
+  for (let i = 0; i < 30_000; i++) box.push(["wanted", i]);
+  const wanted = (m: Message): boolean => m[0] === "wanted";
+  // 20,000 takes leave 20,000 holes right behind the 100 others (too few to rebuild).
+  for (let i = 0; i < 20_000; i++) assert.equal(box.takeFirst(wanted)?.[0], ["wanted", i]);
+  const counter = countSlotReads(box);
+  for (let i = 20_000; i < 20_010; i++) assert.equal(box.takeFirst(wanted)?.[0], ["wanted", i]);
+  // Each scan: the 100 others, a hole or two, the match; 20,000 holes would be read otherwise.
+  assert.ok(counter.reads < 10 * 110, `${counter.reads} slot reads for 10 scans`);
+  assert.equal(box.takeTag("other"), ["other", 0]);
+  assert.equal(box.takeNext(), ["other", 1]);
+  assert.is(box.size, 30_100 - 20_012);
 });
 
 test("mailbox - a throwing test in takeFirst propagates and takes nothing", () => {

@@ -3,13 +3,22 @@
  *
  * Selective receive must not slow down as the queue grows, and a big backlog must not
  * cost much memory (a pre-filled mailbox of a million messages is all live data for
- * the GC), so messages are kept in one array in arrival order, `slots`, plus, per tag,
- * an array of slot indexes in arrival order (small integers: no allocation).
- * - Taking a message by any path leaves a hole (`undefined`) in `slots`; a tag queue
- *   skips indexes whose slot is a hole, so `get(tag)` is O(1) amortised however many
- *   other messages wait.
- * - Tag queues hold absolute positions (`base` + index), so dropping the taken prefix
- *   of `slots` (the common case: messages taken in order) needs no re-indexing.
+ * the GC), so messages are kept in one array in arrival order, `slots`, plus, once
+ * needed, per tag an array of slot positions in arrival order (small integers: no
+ * allocation).
+ * - Taking a message by any path leaves a hole in `slots`: the number of the next
+ *   slot to look at (a position, see below). A scan (`getCond`) jumps over a run of
+ *   holes and points the run's first hole past it, so later scans skip the run in one
+ *   step: what a scan costs depends on the live messages in front, never on how many
+ *   were taken before.
+ * - Messages are usually taken in order: `get(tag)` first looks at the oldest message.
+ *   The tag queues are built only when that fails (a message of another tag waits in
+ *   front) and kept up to date from then on, until the mailbox is empty or more
+ *   messages have been taken in order than are queued (so the next build is paid for
+ *   by as many cheap takes); a tag queue skips positions whose slot is a hole, so
+ *   `get(tag)` is O(1) amortised however many other messages wait.
+ * - Positions are absolute (`base` + index), so dropping the taken prefix of `slots`
+ *   (the common case: messages taken in order) needs no re-indexing.
  * - When holes in the middle outnumber live messages, `slots` is rebuilt without them
  *   and the tag queues re-indexed: O(live) work paid for by as many removals.
  * - A new message is first offered to the waiters and queued only if none takes it,
@@ -31,8 +40,11 @@ interface TagQueue {
   head: number;
 }
 
+/** A queued message, or a hole: the position of the next slot to look at. */
+type Slot = Message | number;
+
 /** Shared by every empty mailbox (never written: `append` replaces it first). */
-const NO_SLOTS: (Message | undefined)[] = [];
+const NO_SLOTS: Slot[] = [];
 
 /** Holes tolerated before a rebuild, so small mailboxes never bother. */
 const MIN_HOLES_TO_COMPACT = 1024;
@@ -86,18 +98,30 @@ export class Waiter {
   }
 }
 
+/** The message without its tag, as `get` gives it (a literal is cheaper than `slice` for the short ones). */
+export function withoutTag(msg: Message): Message {
+  switch (msg.length) {
+    case 1: return [];
+    case 2: return [msg[1]];
+    case 3: return [msg[1], msg[2]];
+    default: return msg.slice(1);
+  }
+}
+
 export class Mailbox implements Sink, PortScope {
   /** The port's ID; the mailbox doubles as the async context's scope. */
   readonly id: string;
-  /** Messages in arrival order; `undefined` marks one already taken. */
-  private slots: (Message | undefined)[] = NO_SLOTS;
+  /** Messages in arrival order; a number is a hole (see the module comment). */
+  private slots: Slot[] = NO_SLOTS;
   /** Index of the oldest live message (or slots.length). */
   private head = 0;
   /** Absolute position of slots[0]. */
   private base = 0;
   private count = 0;
-  /** Created with the first tagged message, so an idle mailbox stays small. */
+  /** Tag queues, built when `get(tag)` first misses at the head (see the module comment). */
   private byTag: Map<string, TagQueue> | null = null;
+  /** `get(tag)`s served by the oldest message since the tag queues were last needed. */
+  private inOrder = 0;
   /** Usually at most one waiter: the port's own function. */
   private waiters: Waiter | null = null;
   /** The node the message taken last came from (null: a local one). `SRCNODE()` reads it. */
@@ -134,7 +158,7 @@ export class Mailbox implements Sink, PortScope {
         if (msg[0] === match) {
           this.removeWaiter(w);
           this.srcNode = from;
-          w.settle(msg.slice(1));
+          w.settle(withoutTag(msg));
           return;
         }
       } else {
@@ -167,11 +191,21 @@ export class Mailbox implements Sink, PortScope {
     else this.slots.push(msg);
     this.count++;
     const tag = msg[0];
-    if (typeof tag === "string") this.indexTag(tag, index);
+    if (this.byTag !== null && typeof tag === "string") this.indexTag(this.byTag, tag, index);
   }
 
-  private indexTag(tag: string, position: number): void {
-    const byTag = (this.byTag ??= new Map());
+  /** Builds the tag queues from what is queued now. */
+  private buildIndex(): Map<string, TagQueue> {
+    const byTag = (this.byTag = new Map());
+    const slots = this.slots;
+    for (let i = this.head; i < slots.length; i++) {
+      const msg = slots[i];
+      if (typeof msg !== "number" && typeof msg[0] === "string") this.indexTag(byTag, msg[0], this.base + i);
+    }
+    return byTag;
+  }
+
+  private indexTag(byTag: Map<string, TagQueue>, tag: string, position: number): void {
     const q = byTag.get(tag);
     if (q === undefined) byTag.set(tag, { indexes: [position], head: 0 });
     else q.indexes.push(position);
@@ -180,8 +214,8 @@ export class Mailbox implements Sink, PortScope {
   /** Takes the message at slots[index] out, leaving a hole. */
   private remove(index: number): Message {
     const slots = this.slots;
-    const msg = slots[index]!;
-    slots[index] = undefined;
+    const msg = slots[index] as Message;
+    slots[index] = this.base + index + 1;
     this.srcNode = this.froms === null ? null : this.takeFrom(msg);
     if (--this.count === 0) {
       this.base += slots.length;
@@ -191,8 +225,9 @@ export class Mailbox implements Sink, PortScope {
       return msg;
     }
     if (index === this.head) {
+      // A live message follows (count > 0): follow the holes to it.
       let h = index + 1;
-      while (slots[h] === undefined) h++; // a live message follows: count > 0
+      for (let s = slots[h]; typeof s === "number"; s = slots[h]) h = s - this.base;
       this.head = h;
       if (h > MIN_HOLES_TO_COMPACT && h > slots.length >>> 1) {
         this.base += h;
@@ -219,33 +254,40 @@ export class Mailbox implements Sink, PortScope {
     this.slots = [];
     this.head = 0;
     this.base = 0;
+    const indexed = this.byTag !== null;
     this.byTag = null;
     for (let i = 0; i < old.length; i++) {
       const msg = old[i];
-      if (msg === undefined) continue;
-      const position = this.slots.length;
-      this.slots.push(msg);
-      if (typeof msg[0] === "string") this.indexTag(msg[0], position);
+      if (typeof msg !== "number") this.slots.push(msg);
     }
+    if (indexed) this.buildIndex();
   }
 
   /** Removes and returns the oldest queued message with this tag. O(1) amortised. */
   takeTag(tag: string): Message | undefined {
-    const byTag = this.byTag;
-    const q = byTag === null ? undefined : byTag.get(tag);
+    if (this.count === 0) return undefined;
+    if ((this.slots[this.head] as Message)[0] === tag) {
+      // Taken in order. Once that has happened more often than there are messages, the
+      // tag queues are not worth keeping up to date: a rebuild later costs no more.
+      if (this.byTag !== null && ++this.inOrder > this.count) this.byTag = null;
+      return this.remove(this.head);
+    }
+    this.inOrder = 0;
+    const byTag = this.byTag ?? this.buildIndex();
+    const q = byTag.get(tag);
     if (q === undefined) return undefined;
     const { indexes } = q;
     const slots = this.slots;
     const base = this.base;
     let h = q.head;
     // Positions below `base` were dropped with the taken prefix: holes too.
-    while (h < indexes.length && (indexes[h] < base || slots[indexes[h] - base] === undefined)) h++;
+    while (h < indexes.length && (indexes[h] < base || typeof slots[indexes[h] - base] === "number")) h++;
     if (h === indexes.length) {
-      byTag!.delete(tag);
+      byTag.delete(tag);
       return undefined;
     }
     const index = indexes[h++] - base;
-    if (h === indexes.length) byTag!.delete(tag);
+    if (h === indexes.length) byTag.delete(tag);
     else if (h > 64 && h > indexes.length >>> 1) {
       q.indexes = indexes.slice(h);
       h = 0;
@@ -260,12 +302,25 @@ export class Mailbox implements Sink, PortScope {
    */
   takeFirst(test: (msg: Message) => Verdict): [Message, Verdict] | undefined {
     const slots = this.slots;
-    for (let i = this.head; i < slots.length; i++) {
+    const base = this.base;
+    // The first hole of the run being crossed: pointed past the run once it ends.
+    let run = -1;
+    for (let i = this.head; i < slots.length; ) {
       const msg = slots[i];
-      if (msg === undefined) continue;
+      if (typeof msg === "number") {
+        if (run < 0) run = i;
+        i = msg - base;
+        continue;
+      }
+      if (run >= 0) {
+        slots[run] = base + i;
+        run = -1;
+      }
       const verdict = test(msg);
       if (verdict) return [this.remove(i), verdict];
+      i++;
     }
+    if (run >= 0) slots[run] = base + slots.length;
     return undefined;
   }
 

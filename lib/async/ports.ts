@@ -39,7 +39,7 @@ import {
   syncPort,
 } from "../kernel/ports.ts";
 import { secondsToMs, timer } from "../kernel/timers.ts";
-import { Mailbox, type Verdict, type WaitExtras, Waiter } from "./mailbox.ts";
+import { Mailbox, type Verdict, type WaitExtras, Waiter, withoutTag } from "./mailbox.ts";
 
 /**
  * The body of an async port: gets its port (typed `PortId<M>` for a typed port) and the
@@ -221,15 +221,17 @@ function getTagged(tag: string, wait?: number | WaitOptions): Promise<Message | 
   const box = currentBox("get");
   if (typeof tag !== "string") return Promise.reject(argumentError("get", "tag", "a string", tag));
   if (box.death !== null) return Promise.reject(box.death);
-  let opts: ParsedWait;
-  try {
-    opts = waitOptions("get", wait);
-  } catch (err) {
-    return Promise.reject(err);
+  let opts = FOREVER;
+  if (wait !== undefined) {
+    try {
+      opts = waitOptions("get", wait);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason);
   }
-  if (opts.signal !== undefined && opts.signal.aborted) return Promise.reject(opts.signal.reason);
   const queued = box.takeTag(tag);
-  if (queued !== undefined) return Promise.resolve(queued.slice(1));
+  if (queued !== undefined) return Promise.resolve(withoutTag(queued));
   return waitFor(box, tag, opts) as Promise<Message | undefined>;
 }
 

@@ -106,10 +106,12 @@ function getCost(k: number): Promise<number> {
 
 /**
  * Microseconds per getCond(pred) when `others` messages the predicate refuses wait in
- * front, timed over M takes after `taken` untimed ones.
+ * front, timed over M takes after `taken` untimed ones, with 100,000 wanted messages
+ * queued behind them at the start (so the mailbox is never near empty).
  */
 function getCondCost(others: number, taken: number): Promise<number> {
-  const M = 20_000;
+  const M = 2_000;
+  const queuedWanted = Math.max(100_000, taken + 2 * M);
   const wanted = (m: unknown[]): boolean => m[0] === "wanted";
   return new Promise((resolve) => {
     const p = portAsync(async () => {
@@ -120,7 +122,7 @@ function getCondCost(others: number, taken: number): Promise<number> {
       resolve(((now() - t0) * 1000) / M);
     });
     for (let i = 0; i < others; i++) snd(p, "other", i);
-    for (let i = 0; i < taken + M; i++) snd(p, "wanted", i);
+    for (let i = 0; i < queuedWanted; i++) snd(p, "wanted", i);
     snd(p, "start");
   });
 }
