@@ -1,4 +1,5 @@
-// The mailbox data structure alone: lib/async/mailbox.ts (Mailbox, Waiter).
+// The mailbox data structures alone: lib/async/mailbox.ts (Mailbox, Waiter) and the
+// queue under it, lib/async/message-queue.ts.
 // No ports, no run queue: messages are pushed and taken directly.
 import { getEventListeners } from "node:events";
 import { test } from "uvu";
@@ -9,9 +10,14 @@ import type { Message } from "../lib/kernel/ports.ts";
 import { timer as startTimer } from "../lib/kernel/timers.ts";
 import { activeTimers, deferred, rejects, waitFor } from "./helpers.ts";
 
-/** The private array of slots, to check that a rebuild or a prefix drop really happened. */
+/** The private parts of a mailbox's queue (null when nothing is queued), for white-box checks. */
+function queueOf(box: Mailbox): { slots: unknown[]; byTag: unknown } | null {
+  return (box as unknown as { queue: { slots: unknown[]; byTag: unknown } | null }).queue;
+}
+
+/** The queue's array of slots, to check that a rebuild or a prefix drop really happened. */
 function slotCount(box: Mailbox): number {
-  return (box as unknown as { slots: unknown[] }).slots.length;
+  return queueOf(box)?.slots.length ?? 0;
 }
 
 /** A waiter plus a promise of how it ended. */
@@ -204,7 +210,7 @@ test("mailbox - random pushes and takes agree with a plain array model", () => {
 
 test("mailbox - tag queues dropped after many in-order takes and rebuilt on a miss keep every tag's order", () => {
   const box = new Mailbox("n#p");
-  const indexed = (): boolean => (box as unknown as { byTag: unknown }).byTag !== null;
+  const indexed = (): boolean => (queueOf(box)?.byTag ?? null) !== null;
   const model: Message[] = [];
   let next = 0;
   let drops = 0;
@@ -276,7 +282,7 @@ test("mailbox - takeFirst with no match tests each message once and leaves the q
 
 /** Counts the reads of the mailbox's slots from now on (a proxy in front of its array). */
 function countSlotReads(box: Mailbox): { readonly reads: number } {
-  const holder = box as unknown as { slots: unknown[] };
+  const holder = queueOf(box)!;
   const counter = { reads: 0 };
   holder.slots = new Proxy(holder.slots, {
     get(target, key, receiver) {

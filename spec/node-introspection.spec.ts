@@ -98,6 +98,32 @@ test("introspection - the deepest mailboxes come first, at most MAX_MAILBOXES, w
   });
 });
 
+test("introspection - a mailbox its port emptied is no longer listed, and is listed again when messages wait", async () => {
+  const taken = latch(3, 2000, "three messages taken");
+  const p = portAsync(async () => {
+    await get("go");
+    for (let i = 0; i < 3; i++) {
+      await get("m");
+      taken.countDown();
+    }
+    await get("never");
+  });
+  for (let i = 0; i < 3; i++) snd(p, "m", i);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(nodeInfo().mailboxes, [{ port: p, messages: 3 }]);
+  snd(p, "go");
+  await taken.wait();
+  assert.equal(nodeInfo().mailboxes, []);
+  assert.is(nodeInfo().mailboxMessages, 0);
+  snd(p, "x");
+  snd(p, "y");
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(nodeInfo().mailboxes, [{ port: p, messages: 2 }]);
+  kil(p);
+  assert.equal(nodeInfo().mailboxes, [], "a dead port is not listed");
+  assert.is(nodeInfo().asyncPorts, 0);
+});
+
 test("introspection - the event-loop lag shows a blocked loop", async () => {
   nodeInfo();
   await new Promise<void>((resolve) =>

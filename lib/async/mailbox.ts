@@ -1,56 +1,23 @@
 /**
- * The mailbox of an async port: queued messages plus the waiters of `get`/`getCond`.
+ * The mailbox of an async port: the waiters of `get`/`getCond` and the messages none
+ * of them took (message-queue.ts, created with the first message that has to wait and
+ * dropped once empty, so an idle async port is small).
  *
- * Selective receive must not slow down as the queue grows, and a big backlog must not
- * cost much memory (a pre-filled mailbox of a million messages is all live data for
- * the GC), so messages are kept in one array in arrival order, `slots`, plus, once
- * needed, per tag an array of slot positions in arrival order (small integers: no
- * allocation).
- * - Taking a message by any path leaves a hole in `slots`: the number of the next
- *   slot to look at (a position, see below). A scan (`getCond`) jumps over a run of
- *   holes and points the run's first hole past it, so later scans skip the run in one
- *   step: what a scan costs depends on the live messages in front, never on how many
- *   were taken before.
- * - Messages are usually taken in order: `get(tag)` first looks at the oldest message.
- *   The tag queues are built only when that fails (a message of another tag waits in
- *   front) and kept up to date from then on, until the mailbox is empty or more
- *   messages have been taken in order than are queued (so the next build is paid for
- *   by as many cheap takes); a tag queue skips positions whose slot is a hole, so
- *   `get(tag)` is O(1) amortised however many other messages wait.
- * - Positions are absolute (`base` + index), so dropping the taken prefix of `slots`
- *   (the common case: messages taken in order) needs no re-indexing.
- * - When holes in the middle outnumber live messages, `slots` is rebuilt without them
- *   and the tag queues re-indexed: O(live) work paid for by as many removals.
- * - A new message is first offered to the waiters and queued only if none takes it,
- *   so a waiting `getCond` tests each message once, on arrival, never the backlog again.
- *
- * The node each message came from (for `SRCNODE()`) is kept only for remote ones, in a
- * map keyed by the message, so local traffic pays one test; taking a message sets
- * `srcNode`.
+ * A new message is first offered to the waiters and queued only if none takes it, so
+ * a waiting `getCond` tests each message once, on arrival, never the backlog again.
+ * Taking a message sets `srcNode` to the node it came from (`SRCNODE()`).
  *
  * Every way a wait ends goes through `Waiter.settle` or `Waiter.fail`, which clear the
  * timer and the abort listener, so nothing is left behind (checked by the async specs).
+ * A port's death is kept as its reason; the `PortKilledError` is made when a wait
+ * needs it.
  */
 import type { Message, PortScope, Sink } from "../kernel/ports.ts";
 import type { Timer } from "../kernel/timers.ts";
 import { PortKilledError } from "../errors.ts";
+import { MessageQueue, type Verdict } from "./message-queue.ts";
 
-interface TagQueue {
-  indexes: number[];
-  head: number;
-}
-
-/** A queued message, or a hole: the position of the next slot to look at. */
-type Slot = Message | number;
-
-/** Shared by every empty mailbox (never written: `append` replaces it first). */
-const NO_SLOTS: Slot[] = [];
-
-/** Holes tolerated before a rebuild, so small mailboxes never bother. */
-const MIN_HOLES_TO_COMPACT = 1024;
-
-/** What a waiter decided about a message: falsy = not mine; anything else = taken. */
-export type Verdict = unknown;
+export type { Verdict } from "./message-queue.ts";
 
 /** What a timed or cancellable wait must release when it ends. */
 export interface WaitExtras {
@@ -111,25 +78,14 @@ export function withoutTag(msg: Message): Message {
 export class Mailbox implements Sink, PortScope {
   /** The port's ID; the mailbox doubles as the async context's scope. */
   readonly id: string;
-  /** Messages in arrival order; a number is a hole (see the module comment). */
-  private slots: Slot[] = NO_SLOTS;
-  /** Index of the oldest live message (or slots.length). */
-  private head = 0;
-  /** Absolute position of slots[0]. */
-  private base = 0;
-  private count = 0;
-  /** Tag queues, built when `get(tag)` first misses at the head (see the module comment). */
-  private byTag: Map<string, TagQueue> | null = null;
-  /** `get(tag)`s served by the oldest message since the tag queues were last needed. */
-  private inOrder = 0;
+  /** Messages no waiter took; null while there are none. */
+  private queue: MessageQueue | null = null;
   /** Usually at most one waiter: the port's own function. */
   private waiters: Waiter | null = null;
   /** The node the message taken last came from (null: a local one). `SRCNODE()` reads it. */
   srcNode: string | null = null;
-  /** The node of each queued remote message; created with the first one. */
-  private froms: Map<Message, string> | null = null;
-  /** Set when the port died: every later wait fails with it. */
-  death: PortKilledError | null = null;
+  /** Once the port died: its kill reason, or the PortKilledError made of it. */
+  private ended: unknown[] | PortKilledError | null = null;
   /** Whether an iterator (`messages()`) is reading. */
   reading = false;
 
@@ -139,7 +95,7 @@ export class Mailbox implements Sink, PortScope {
 
   /** Number of queued messages. */
   get size(): number {
-    return this.count;
+    return this.queue === null ? 0 : this.queue.size;
   }
 
   /** Number of pending waits (for tests: nothing may be left behind). */
@@ -147,6 +103,18 @@ export class Mailbox implements Sink, PortScope {
     let n = 0;
     for (let w = this.waiters; w !== null; w = w.next) n++;
     return n;
+  }
+
+  /** Whether the port died. */
+  get dead(): boolean {
+    return this.ended !== null;
+  }
+
+  /** What every wait fails with once the port died (null while it lives). */
+  get death(): PortKilledError | null {
+    const ended = this.ended;
+    if (ended === null || ended instanceof PortKilledError) return ended;
+    return (this.ended = new PortKilledError(this.id, ended));
   }
 
   /** A message arrived (from node `from`, null if local): hand it to the first waiter that takes it, else queue it. */
@@ -181,119 +149,13 @@ export class Mailbox implements Sink, PortScope {
       }
       w = next;
     }
-    if (from !== null) (this.froms ??= new Map()).set(msg, from);
-    this.append(msg);
-  }
-
-  private append(msg: Message): void {
-    const index = this.base + this.slots.length;
-    if (this.slots === NO_SLOTS) this.slots = [msg];
-    else this.slots.push(msg);
-    this.count++;
-    const tag = msg[0];
-    if (this.byTag !== null && typeof tag === "string") this.indexTag(this.byTag, tag, index);
-  }
-
-  /** Builds the tag queues from what is queued now. */
-  private buildIndex(): Map<string, TagQueue> {
-    const byTag = (this.byTag = new Map());
-    const slots = this.slots;
-    for (let i = this.head; i < slots.length; i++) {
-      const msg = slots[i];
-      if (typeof msg !== "number" && typeof msg[0] === "string") this.indexTag(byTag, msg[0], this.base + i);
-    }
-    return byTag;
-  }
-
-  private indexTag(byTag: Map<string, TagQueue>, tag: string, position: number): void {
-    const q = byTag.get(tag);
-    if (q === undefined) byTag.set(tag, { indexes: [position], head: 0 });
-    else q.indexes.push(position);
-  }
-
-  /** Takes the message at slots[index] out, leaving a hole. */
-  private remove(index: number): Message {
-    const slots = this.slots;
-    const msg = slots[index] as Message;
-    slots[index] = this.base + index + 1;
-    this.srcNode = this.froms === null ? null : this.takeFrom(msg);
-    if (--this.count === 0) {
-      this.base += slots.length;
-      this.slots = NO_SLOTS;
-      this.head = 0;
-      this.byTag = null;
-      return msg;
-    }
-    if (index === this.head) {
-      // A live message follows (count > 0): follow the holes to it.
-      let h = index + 1;
-      for (let s = slots[h]; typeof s === "number"; s = slots[h]) h = s - this.base;
-      this.head = h;
-      if (h > MIN_HOLES_TO_COMPACT && h > slots.length >>> 1) {
-        this.base += h;
-        this.slots = slots.slice(h);
-        this.head = 0;
-      }
-    }
-    const holes = this.slots.length - this.head - this.count;
-    if (holes > MIN_HOLES_TO_COMPACT && holes > this.count) this.compact();
-    return msg;
-  }
-
-  private takeFrom(msg: Message): string | null {
-    const from = this.froms!.get(msg);
-    if (from === undefined) return null;
-    this.froms!.delete(msg);
-    if (this.froms!.size === 0) this.froms = null;
-    return from;
-  }
-
-  /** Rebuilds `slots` without holes and re-indexes the tag queues. */
-  private compact(): void {
-    const old = this.slots;
-    this.slots = [];
-    this.head = 0;
-    this.base = 0;
-    const indexed = this.byTag !== null;
-    this.byTag = null;
-    for (let i = 0; i < old.length; i++) {
-      const msg = old[i];
-      if (typeof msg !== "number") this.slots.push(msg);
-    }
-    if (indexed) this.buildIndex();
+    (this.queue ??= new MessageQueue()).append(msg, from);
   }
 
   /** Removes and returns the oldest queued message with this tag. O(1) amortised. */
   takeTag(tag: string): Message | undefined {
-    if (this.count === 0) return undefined;
-    if ((this.slots[this.head] as Message)[0] === tag) {
-      // Taken in order. Once that has happened more often than there are messages, the
-      // tag queues are not worth keeping up to date: a rebuild later costs no more.
-      if (this.byTag !== null && ++this.inOrder > this.count) this.byTag = null;
-      return this.remove(this.head);
-    }
-    this.inOrder = 0;
-    const byTag = this.byTag ?? this.buildIndex();
-    const q = byTag.get(tag);
-    if (q === undefined) return undefined;
-    const { indexes } = q;
-    const slots = this.slots;
-    const base = this.base;
-    let h = q.head;
-    // Positions below `base` were dropped with the taken prefix: holes too.
-    while (h < indexes.length && (indexes[h] < base || typeof slots[indexes[h] - base] === "number")) h++;
-    if (h === indexes.length) {
-      byTag.delete(tag);
-      return undefined;
-    }
-    const index = indexes[h++] - base;
-    if (h === indexes.length) byTag.delete(tag);
-    else if (h > 64 && h > indexes.length >>> 1) {
-      q.indexes = indexes.slice(h);
-      h = 0;
-    }
-    q.head = h;
-    return this.remove(index);
+    const q = this.queue;
+    return q === null ? undefined : this.took(q, q.takeTag(tag));
   }
 
   /**
@@ -301,32 +163,26 @@ export class Mailbox implements Sink, PortScope {
    * Tests each queued message at most once.
    */
   takeFirst(test: (msg: Message) => Verdict): [Message, Verdict] | undefined {
-    const slots = this.slots;
-    const base = this.base;
-    // The first hole of the run being crossed: pointed past the run once it ends.
-    let run = -1;
-    for (let i = this.head; i < slots.length; ) {
-      const msg = slots[i];
-      if (typeof msg === "number") {
-        if (run < 0) run = i;
-        i = msg - base;
-        continue;
-      }
-      if (run >= 0) {
-        slots[run] = base + i;
-        run = -1;
-      }
-      const verdict = test(msg);
-      if (verdict) return [this.remove(i), verdict];
-      i++;
-    }
-    if (run >= 0) slots[run] = base + slots.length;
-    return undefined;
+    const q = this.queue;
+    if (q === null) return undefined;
+    const hit = q.takeFirst(test);
+    if (hit !== undefined) this.took(q, hit[0]);
+    return hit;
   }
 
   /** The oldest queued message, removed. */
   takeNext(): Message | undefined {
-    return this.count === 0 ? undefined : this.remove(this.head);
+    const q = this.queue;
+    return q === null ? undefined : this.took(q, q.takeNext());
+  }
+
+  /** After a take from `q`: SRCNODE of `msg`, and an empty queue is dropped. */
+  private took<T extends Message | undefined>(q: MessageQueue, msg: T): T {
+    if (msg !== undefined) {
+      this.srcNode = q.takenFrom;
+      if (q.size === 0) this.queue = null;
+    }
+    return msg;
   }
 
   addWaiter(w: Waiter): void {
@@ -355,7 +211,7 @@ export class Mailbox implements Sink, PortScope {
 
   /** The port died: fail every wait, drop the queue. */
   kill(reason: unknown[]): void {
-    this.death = new PortKilledError(this.id, reason);
+    this.ended = reason;
     let w = this.waiters;
     this.waiters = null;
     while (w !== null) {
@@ -364,11 +220,6 @@ export class Mailbox implements Sink, PortScope {
       w.fail(this.death);
       w = next;
     }
-    this.slots = NO_SLOTS;
-    this.head = 0;
-    this.base = 0;
-    this.count = 0;
-    this.byTag = null;
-    this.froms = null;
+    this.queue = null;
   }
 }

@@ -95,7 +95,7 @@ function attach(id: string, fn: AsyncPortFn): void {
   const box = new Mailbox(id);
   setSink(localPort(id)!, box);
   defer(() => {
-    if (box.death === null) portStorage.run(box, runBody, box, fn);
+    if (!box.dead) portStorage.run(box, runBody, box, fn);
   });
 }
 
@@ -220,7 +220,7 @@ function wait(box: Mailbox, match: string | ((msg: Message) => Verdict), ms: num
 function getTagged(tag: string, wait?: number | WaitOptions): Promise<Message | undefined> {
   const box = currentBox("get");
   if (typeof tag !== "string") return Promise.reject(argumentError("get", "tag", "a string", tag));
-  if (box.death !== null) return Promise.reject(box.death);
+  if (box.dead) return Promise.reject(box.death);
   let opts = FOREVER;
   if (wait !== undefined) {
     try {
@@ -248,7 +248,7 @@ function waitFor(box: Mailbox, match: string | ((msg: Message) => Verdict), opts
 function getMatching(pred?: (msg: Message) => unknown, wait?: number | WaitOptions): Promise<unknown> {
   const box = currentBox("getCond");
   if (pred !== undefined && pred !== null && typeof pred !== "function") return Promise.reject(argumentError("getCond", "pred", "a function or undefined", pred));
-  if (box.death !== null) return Promise.reject(box.death);
+  if (box.dead) return Promise.reject(box.death);
   let opts: ParsedWait;
   try {
     opts = waitOptions("getCond", wait);

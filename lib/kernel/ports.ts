@@ -45,6 +45,8 @@ const ALIVE = 1;
 const WHOLE = 2;
 /** The port has a schema: messages from other nodes are checked on arrival. */
 const VALIDATED = 4;
+/** The port's Sink was left holding messages (it is in `queuedSinks`). */
+const QUEUED = 8;
 
 /**
  * A whole-message receiver that replaces the default callback: gets each message
@@ -261,17 +263,43 @@ export function rcv(portId: string, ...args: unknown[]): string {
   return portId;
 }
 
+/** Ports with a Sink (async mailboxes), for introspection. */
+let sinkCount = 0;
+
 /**
- * Ports with a Sink, so that introspection reads mailbox depths without walking every
- * port (a node may hold millions of idle callback ports).
+ * Ports whose Sink may hold messages (state bit QUEUED): those a delivery left with
+ * messages waiting, until introspection finds them empty. Introspection reads mailbox
+ * depths from here without walking every port (a node may hold millions of idle
+ * ports), and an idle async port costs nothing here.
  */
-const sinkPorts = new Set<Port>();
+const queuedSinks = new Set<Port>();
 
 /** Makes `sink` the port's whole-message receiver (used by async mailboxes). */
 export function setSink(p: Port, sink: Sink): void {
   p.cb = sink;
   p.state |= WHOLE;
-  sinkPorts.add(p);
+  sinkCount++;
+}
+
+function pushToSink(p: Port, msg: Message): void {
+  const sink = p.cb as Sink;
+  sink.push(msg, source);
+  if ((p.state & QUEUED) === 0 && sink.size > 0) {
+    p.state |= QUEUED;
+    queuedSinks.add(p);
+  }
+}
+
+/** The ports in `queuedSinks` whose Sink holds messages now; the others leave the set. */
+function* sinksWithMessages(): Generator<[Port, number]> {
+  for (const p of queuedSinks) {
+    const messages = (p.cb as Sink).size;
+    if (messages > 0) yield [p, messages];
+    else {
+      queuedSinks.delete(p);
+      p.state &= ~QUEUED;
+    }
+  }
 }
 
 /** The port's Sink, if it has one. */
@@ -283,17 +311,16 @@ export function sinkOf(portId: string): Sink | undefined {
 /** How many async ports (ports with a Sink) there are and the messages waiting in all of them. */
 export function mailboxTotals(): { ports: number; messages: number } {
   let messages = 0;
-  for (const p of sinkPorts) messages += (p.cb as Sink).size;
-  return { ports: sinkPorts.size, messages };
+  for (const [, n] of sinksWithMessages()) messages += n;
+  return { ports: sinkCount, messages };
 }
 
 /** The `limit` async ports with the most messages waiting, deepest first (empty ones left out). */
 export function deepestMailboxes(limit: number): { port: string; messages: number }[] {
   const top: { port: string; messages: number }[] = [];
   if (limit < 1) return top;
-  for (const p of sinkPorts) {
-    const messages = (p.cb as Sink).size;
-    if (messages === 0 || (top.length === limit && messages <= top[limit - 1].messages)) continue;
+  for (const [p, messages] of sinksWithMessages()) {
+    if (top.length === limit && messages <= top[limit - 1].messages) continue;
     // Insertion into a short sorted list: one pass over the ports, however many.
     let i = top.length === limit ? limit - 1 : top.length;
     top[i] = { port: p.id, messages };
@@ -448,7 +475,7 @@ function deliver(p: Port, msg: Message): void {
     const cb = tags === null ? undefined : findTag(tags, msg[0]);
     if (cb !== undefined) result = callWithoutTag(cb, msg);
     else if (p.cb !== null) {
-      if ((p.state & WHOLE) !== 0) (p.cb as Sink).push(msg, source);
+      if ((p.state & WHOLE) !== 0) pushToSink(p, msg);
       else result = callSpread(p.cb as Callback, msg);
     }
     else killPort(p, ["unhandled_message", `no callback found for message '${String(msg[0])}'`]);
@@ -668,13 +695,15 @@ function killPort(p: Port, reason: unknown[]): void {
 
 function finishPort(p: Port, reason: unknown[]): void {
   if ((p.state & ALIVE) === 0) return;
-  const sink = (p.state & WHOLE) !== 0 ? (p.cb as Sink) : null;
+  const state = p.state;
+  const sink = (state & WHOLE) !== 0 ? (p.cb as Sink) : null;
   p.state = 0;
   table.delete(p.id);
   p.tags = null;
   p.cb = null;
   if (sink !== null) {
-    sinkPorts.delete(p);
+    sinkCount--;
+    if ((state & QUEUED) !== 0) queuedSinks.delete(p);
     sink.kill(reason);
   }
   const mons = p.mons;
