@@ -335,6 +335,26 @@ test("superjson framing - Date, Map, Set, BigInt and undefined survive a round t
   assert.is(there[2], 5n);
 });
 
+test("superjson-bin framing - between our nodes, bytes arrive as bytes and travel raw, not as base64", async () => {
+  const echo = await S.port("echo");
+  const link = currentNetwork()!.nodes.get(S.nodeId)!.link!;
+  assert.is(link.writeFraming, "superjson-bin");
+  assert.is(link.readFraming, "superjson-bin");
+  const big = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+  const small = Buffer.from([0, 1, 0xff]);
+  const before = link.bytesOut;
+  const reply = await waitFor(calP(echo, ["bytes", big, { small, when: new Date(7) }, "after"], 5), 5000, "the echo");
+  // Base64 would be a third more than the bytes themselves.
+  assert.ok(link.bytesOut - before < big.length * 1.05, `${link.bytesOut - before} bytes written for ${big.length} of payload`);
+  assert.ok(reply[1] instanceof Uint8Array);
+  assert.equal(Buffer.from(reply[1] as Uint8Array), Buffer.from(big));
+  const second = reply[2] as { small: Uint8Array; when: Date };
+  assert.ok(second.small instanceof Uint8Array);
+  assert.equal([...second.small], [0, 1, 0xff]);
+  assert.ok(second.when instanceof Date);
+  assert.is(reply[3], "after");
+});
+
 test("json framing - towards a node reading only json, values degrade as JSON does", async () => {
   const J = await startNode({ framing_format: ["json"], seeds: [S.addresses[0]] }, { name: "json" });
   await J.joined(S);

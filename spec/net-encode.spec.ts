@@ -52,7 +52,7 @@ test("unencodable, before the link is up - snd throws ERR_UNENCODABLE and queues
   for (const [what, value] of unencodable()) {
     const err = throwsSync(() => snd(rec, "bad", value), { instanceOf: EncodeError, code: "ERR_UNENCODABLE" }) as EncodeError;
     assert.is(err.port, rec, what);
-    assert.is(err.framing, "superjson", what);
+    assert.is(err.framing, "superjson-bin", what);
   }
   // A key superjson refuses (JSON carries it): our own nodes read superjson.
   throwsSync(() => snd(rec, "bad", JSON.parse('{"__proto__": 1}')), { instanceOf: EncodeError, code: "ERR_UNENCODABLE", message: /__proto__/ });
@@ -63,7 +63,7 @@ test("unencodable, on the live link - snd throws, the next message arrives", asy
   assert.equal(await J.message(rec, "first"), ["first"]);
   assert.ok(nodeIsUp(J.nodeId));
   for (const [what, value] of unencodable()) {
-    throwsSync(() => snd(rec, "bad", value), { instanceOf: EncodeError, code: "ERR_UNENCODABLE", message: /superjson framing/ });
+    throwsSync(() => snd(rec, "bad", value), { instanceOf: EncodeError, code: "ERR_UNENCODABLE", message: /superjson-bin framing/ });
     snd(rec, "after", what);
     await J.event((e) => e.ev === "msg" && e.port === rec && e.msg[0] === "after" && e.msg[1] === what, 5000, `the message after ${what}`);
   }

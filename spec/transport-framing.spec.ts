@@ -10,6 +10,7 @@ import {
   encodePacket,
   isFramingName,
   type DecoderOptions,
+  type Encoded,
   type FramingName,
   type Packet,
 } from "../lib/transport/framing.ts";
@@ -49,6 +50,12 @@ function encodeAll(name: FramingName, packets: Packet[]): Buffer {
   return Buffer.from(packets.map((p) => encodePacket(name, p)).join(""), "utf8");
 }
 
+/** The bytes an encoded packet puts on the wire. */
+function wire(data: Encoded): Buffer {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return Array.isArray(data) ? Buffer.concat(data) : data;
+}
+
 function byteAtATime(bytes: Buffer): Buffer[] {
   return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
 }
@@ -64,9 +71,10 @@ function protocolError(fn: () => void, code: string): void {
   assert.unreachable(`expected a ProtocolError ${code}`);
 }
 
-test("names - superjson is preferred, then cbor (Perl's first choice), json always there", () => {
-  assert.equal([...FRAMINGS_WE_READ], ["superjson", "cbor", "json"]);
-  assert.equal([...FRAMINGS_WE_WRITE], ["superjson", "cbor", "json"]);
+test("names - superjson-bin is preferred, then superjson, then cbor (Perl's first choice), json always there", () => {
+  assert.equal([...FRAMINGS_WE_READ], ["superjson-bin", "superjson", "cbor", "json"]);
+  assert.equal([...FRAMINGS_WE_WRITE], ["superjson-bin", "superjson", "cbor", "json"]);
+  assert.ok(isFramingName("superjson-bin"));
   assert.ok(isFramingName("json"));
   assert.ok(isFramingName("superjson"));
   assert.ok(isFramingName("cbor"));
@@ -105,7 +113,7 @@ test("json - round trip split at every position", () => {
 
 test("json - rich values degrade as JSON.stringify degrades them", () => {
   const date = new Date(0);
-  const [packet] = decodeChunks("json", [Buffer.from(encodePacket("json", ["b", date, undefined, new Map([[1, 2]])]))]);
+  const [packet] = decodeChunks("json", [wire(encodePacket("json", ["b", date, undefined, new Map([[1, 2]])]))]);
   assert.equal(packet, ["b", date.toISOString(), null, {}]);
 });
 
@@ -185,6 +193,113 @@ test("superjson - the packet size limit applies to the envelope", () => {
   const bytes = encodeAll("superjson", [["b", "x".repeat(100)]]);
   protocolError(() => decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length - 1 }), "ERR_PACKET_TOO_LARGE");
   assert.is(decodeChunks("superjson", [bytes], { maxPacketSize: bytes.length }).length, 1);
+});
+
+// ---------------------------------------------------------------- superjson-bin
+
+/** Packets with bytes at several depths, with and without other rich values. */
+const WITH_BYTES: Packet[] = [
+  ["b", new Uint8Array([0, 1, 2, 0x7b, 0x22, 0]), "after"],
+  ["b", { nested: [Buffer.from("é\u0000{"), new Date(3)] }, new Uint8Array(0)],
+  ["b", "plain in between"],
+  ["b", new Map([["k", new Uint8Array(300).fill(0)]]), 10n],
+];
+
+/** Encodes packets back to back in superjson-bin (text and frames mixed). */
+function encodeBin(packets: Packet[]): Buffer {
+  return Buffer.concat(packets.map((p) => wire(encodePacket("superjson-bin", p))));
+}
+
+/** Byte arrays compared by contents (received ones are Buffers). */
+function normalized(value: unknown): unknown {
+  if (value instanceof Uint8Array) return ["bytes", [...value]];
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, normalized(v)]));
+  if (Array.isArray(value)) return value.map(normalized);
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalized(v)]));
+  }
+  return value;
+}
+
+test("superjson-bin - a packet without bytes is the superjson text; one with bytes is a frame holding them raw", () => {
+  for (const p of [...PLAIN, ...RICH]) assert.is(encodePacket("superjson-bin", p), encodePacket("superjson", p));
+  const bytes = new Uint8Array(1000).map((_, i) => i & 0xff);
+  const frame = encodePacket("superjson-bin", ["b", bytes]);
+  assert.ok(Buffer.isBuffer(frame), "a small blob is copied into one frame");
+  assert.is((frame as Buffer)[0], 0);
+  assert.ok((frame as Buffer).length < bytes.length + 100, "no base64");
+  assert.ok((frame as Buffer).includes(Buffer.from(bytes)), "the bytes as they are");
+  // A large blob is written from the array itself, between the frame's other pieces.
+  const large = new Uint8Array(2 ** 17).fill(5);
+  const pieces = encodePacket("superjson-bin", ["b", new Uint8Array([1]), large, "x"]);
+  assert.ok(Array.isArray(pieces));
+  assert.ok((pieces as Buffer[]).some((c) => c.buffer === large.buffer && c.length === large.length));
+  assert.ok(wire(pieces).length < large.length + 200);
+  // The superjson framing still carries them as base64 text.
+  assert.is(typeof encodePacket("superjson", ["b", bytes]), "string");
+});
+
+test("superjson-bin - bytes, rich values and plain packets round trip, byte at a time and split at every position", () => {
+  const packets = [...WITH_BYTES, ...PLAIN, ...RICH.slice(0, 1)];
+  const bytes = encodeBin(packets);
+  const expected = normalized(decodeChunks("superjson", [encodeAll("superjson", packets)]));
+  const whole = decodeChunks("superjson-bin", [bytes]);
+  assert.ok(whole[0]![1] instanceof Uint8Array);
+  assert.equal(normalized(whole), expected);
+  assert.equal(normalized(decodeChunks("superjson-bin", byteAtATime(bytes))), expected);
+  for (let i = 0; i <= bytes.length; i++) {
+    assert.equal(normalized(decodeChunks("superjson-bin", [bytes.subarray(0, i), bytes.subarray(i)])), expected, `split at ${i}`);
+  }
+});
+
+test("superjson-bin - a 1 MB byte array across socket-sized chunks", () => {
+  const big = new Uint8Array(2 ** 20).map((_, i) => (i * 31) & 0xff);
+  const bytes = encodeBin([["b", "before"], ["b", big], ["b", "after"]]);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 65536) chunks.push(bytes.subarray(i, i + 65536));
+  const packets = decodeChunks("superjson-bin", chunks);
+  assert.equal(packets.map((p) => p[1] instanceof Uint8Array ? "bytes" : p[1]), ["before", "bytes", "after"]);
+  assert.ok(Buffer.from(big).equals(packets[1]![1] as Uint8Array));
+});
+
+/** A frame by hand: text, then blobs. */
+function frameOf(text: string, blobs: Uint8Array[], lie = 0): Buffer {
+  const body = Buffer.concat([Buffer.from(text), ...blobs.flatMap((b) => [u32(b.length), Buffer.from(b)])]);
+  return Buffer.concat([Buffer.from([0]), u32(4 + body.length + lie), u32(Buffer.byteLength(text)), body]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+test("superjson-bin - malformed frames are protocol errors, and the decoder stays failed", () => {
+  const good = '{"json":["b",0],"meta":{"values":{"1":[["custom","aemp:blob"]]}}}';
+  assert.equal(normalized(decodeChunks("superjson-bin", [frameOf(good, [new Uint8Array([9])])])), [["b", ["bytes", [9]]]]);
+  protocolError(() => decodeChunks("superjson-bin", [frameOf(good, [])]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson-bin", [frameOf(good.replace('["b",0]', '["b",7]'), [new Uint8Array(1)])]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson-bin", [frameOf("{not json", [])]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson-bin", [frameOf('{"json":5}', [])]), "ERR_NOT_A_PACKET");
+  const blobPastEnd = frameOf(good, [new Uint8Array([9])]);
+  blobPastEnd.writeUInt32BE(99, blobPastEnd.length - 5);
+  protocolError(() => decodeChunks("superjson-bin", [blobPastEnd]), "ERR_BAD_FRAME");
+  const textPastEnd = frameOf(good, []);
+  textPastEnd.writeUInt32BE(9999, 5);
+  protocolError(() => decodeChunks("superjson-bin", [textPastEnd]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson-bin", [Buffer.concat([Buffer.from('{"json":["a",'), frameOf(good, [new Uint8Array(1)])])]), "ERR_BAD_FRAME");
+  protocolError(() => decodeChunks("superjson-bin", [Buffer.from([0, 0, 0, 0, 2, 1, 1])]), "ERR_BAD_FRAME");
+  const huge = Buffer.concat([Buffer.from([0]), u32(2 ** 31)]);
+  protocolError(() => decodeChunks("superjson-bin", [huge], { maxPacketSize: 2 ** 20 }), "ERR_PACKET_TOO_LARGE");
+  const decoder = createDecoder("superjson-bin", { push: () => {} });
+  protocolError(() => decoder.write(frameOf("{not json", [])), "ERR_BAD_FRAME");
+  protocolError(() => decoder.write(encodeAll("superjson", PLAIN)), "ERR_BAD_FRAME");
+});
+
+test("superjson-bin - the packet size limit applies to the whole frame", () => {
+  const frame = encodeBin([["b", new Uint8Array(100)]]);
+  protocolError(() => decodeChunks("superjson-bin", [frame], { maxPacketSize: frame.length - 1 }), "ERR_PACKET_TOO_LARGE");
+  assert.is(decodeChunks("superjson-bin", [frame], { maxPacketSize: frame.length }).length, 1);
 });
 
 test("superjson - the plain-packet shortcut writes exactly what SuperJSON.stringify writes", () => {

@@ -251,7 +251,7 @@ test("greeting - our standard extras", () => {
   const line = buildGreeting({
     nodeId: "ts/1", auths: DEFAULT_AUTH_ACCEPT, framings: FRAMINGS_WE_READ, extras: greetingExtras({ peeraddr: "10.0.0.1:1" }),
   });
-  assert.is(line, `aemp;1;ts/1;tls_sha3_512,hmac_sha3_512,tls_anon,cleartext;superjson,cbor,json;mproto=1;gproto=1;provider=${PROVIDER};peeraddr=10.0.0.1:1`);
+  assert.is(line, `aemp;1;ts/1;tls_sha3_512,hmac_sha3_512,tls_anon,cleartext;superjson-bin,superjson,cbor,json;mproto=1;gproto=1;provider=${PROVIDER};peeraddr=10.0.0.1:1`);
 });
 
 test("greeting - another protocol name can be built and expected", () => {
@@ -636,9 +636,18 @@ function handshake(a: { nodeId: string; secret: string; framings: readonly strin
   return results;
 }
 
-test("handshake - two of our nodes agree on superjson", () => {
+test("handshake - two of our nodes agree on superjson-bin", () => {
   const a = { nodeId: "a", secret: "k", framings: FRAMINGS_WE_READ };
   assert.equal(handshake(a, { ...a, nodeId: "b" }), [
+    { method: "hmac_sha3_512", framing: "superjson-bin" },
+    { method: "hmac_sha3_512", framing: "superjson-bin" },
+  ]);
+});
+
+test("handshake - a node before superjson-bin (0.1) and one of ours agree on superjson", () => {
+  const a = { nodeId: "a", secret: "k", framings: FRAMINGS_WE_READ };
+  const old = { nodeId: "b", secret: "k", framings: ["superjson", "cbor", "json"] as const };
+  assert.equal(handshake(a, old), [
     { method: "hmac_sha3_512", framing: "superjson" },
     { method: "hmac_sha3_512", framing: "superjson" },
   ]);

@@ -39,7 +39,7 @@ import { createRequire } from "node:module";
 import type * as Tls from "node:tls";
 import { EncodeError, ProtocolError } from "../errors.ts";
 import { type Timer, timer } from "../kernel/timers.ts";
-import { FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
+import { type Encoded, FRAMINGS_WE_READ, FRAMINGS_WE_WRITE, type Packet, type PacketDecoder, createDecoder, encodePacket } from "./framing.ts";
 import {
   type Greeting,
   type GreetingLines,
@@ -267,9 +267,19 @@ export class Link {
     }
     const data = this.encode(packet);
     this.packetsOut++;
-    // A link has one framing: either text (json, superjson) or bytes (cbor) pile up.
-    if (typeof data === "string") this.outbox += data;
-    else this.outBytes.push(data);
+    // Text (json, superjson) piles up in `outbox`, bytes (cbor) in `outBytes`; superjson-bin
+    // mixes both, and then what follows bytes is queued as bytes, to keep the order.
+    if (typeof data === "string") {
+      if (this.outBytes.length === 0) this.outbox += data;
+      else this.outBytes.push(Buffer.from(data));
+    } else {
+      if (this.outbox !== "") {
+        this.outBytes.push(Buffer.from(this.outbox));
+        this.outbox = "";
+      }
+      if (Array.isArray(data)) this.outBytes.push(...data);
+      else this.outBytes.push(data);
+    }
     this.outboxPackets++;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -278,7 +288,7 @@ export class Link {
   }
 
   /** The wire form of `packet` in this link's framing; throws an `EncodeError` (see `send`). */
-  encode(packet: Packet): string | Buffer {
+  encode(packet: Packet): Encoded {
     return encodeChecked(this.writeFraming, packet, this.sendLimit, this.peer?.nodeId ?? "?");
   }
 
@@ -296,23 +306,33 @@ export class Link {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.outboxPackets === 0 || this.phase !== "up") return;
-    let data: string | Buffer;
-    if (this.outbox !== "") {
-      data = this.outbox;
-      this.outbox = "";
-    } else {
-      const chunks = this.outBytes;
-      this.outBytes = [];
-      data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    }
     const count = this.outboxPackets;
     this.outboxPackets = 0;
     this.writingPackets += count;
     if (this.liveness !== undefined) this.liveness.spoke = true;
-    this.out.write(data, () => {
+    const written = (): void => {
       this.writingPackets -= count;
       if (this.writingPackets === 0 && this.outboxPackets === 0) this.wakeFlushWaiters();
-    });
+    };
+    // Only one of the two holds anything (see send).
+    if (this.outbox !== "") {
+      const text = this.outbox;
+      this.outbox = "";
+      this.out.write(text, written);
+      return;
+    }
+    const chunks = this.outBytes;
+    this.outBytes = [];
+    if (chunks.length === 1 || !chunks.some(isLarge)) {
+      this.out.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), written);
+      return;
+    }
+    // Large frames (bytes in superjson-bin) go in one writev instead of being copied together.
+    const out = this.out;
+    out.cork();
+    for (let i = 0; i < chunks.length - 1; i++) out.write(chunks[i]);
+    out.write(chunks[chunks.length - 1], written);
+    out.uncork();
   };
 
   private wakeFlushWaiters(): void {
@@ -594,6 +614,9 @@ export class Link {
   }
 }
 
+/** A chunk worth writing as it is rather than copying into a joined buffer. */
+const isLarge = (chunk: Buffer): boolean => chunk.length >= 64 * 1024;
+
 /**
  * `encodePacket` with the limits a link sends under: an `EncodeError` naming the
  * destination port (on node `nodeId`) when the framing cannot carry the packet
@@ -601,8 +624,8 @@ export class Link {
  * This is the hot path of every remote send: a UTF-16 code unit is at most 3 bytes of
  * UTF-8, so small packets are never measured, and the port ID is built only for an error.
  */
-export function encodeChecked(framing: string, packet: Packet, limit: number, nodeId: string): string | Buffer {
-  let data: string | Buffer;
+export function encodeChecked(framing: string, packet: Packet, limit: number, nodeId: string): Encoded {
+  let data: Encoded;
   try {
     data = encodePacket(framing, packet);
   } catch (err) {
@@ -610,8 +633,9 @@ export function encodeChecked(framing: string, packet: Packet, limit: number, no
     const why = (err as Error)?.cause instanceof Error ? ((err as Error).cause as Error).message : err instanceof Error ? err.message : String(err);
     throw new EncodeError("ERR_UNENCODABLE", destination, framing, `cannot send to ${destination}: the message cannot be encoded in ${framing} framing: ${why}`, { cause: err });
   }
-  if (typeof data === "string" ? data.length * 3 > limit : data.length > limit) {
-    const size = typeof data === "string" ? Buffer.byteLength(data) : data.length;
+  const length = typeof data === "string" ? data.length * 3 : Array.isArray(data) ? data.reduce((n, c) => n + c.length, 0) : data.length;
+  if (length > limit) {
+    const size = typeof data === "string" ? Buffer.byteLength(data) : length;
     if (size > limit) {
       const destination = `${nodeId}#${String(packet[0])}`;
       throw new EncodeError("ERR_MESSAGE_TOO_LARGE", destination, framing, `cannot send to ${destination}: the message is ${size} bytes in ${framing} framing, more than the ${limit} bytes the receiver accepts (max_packet_size)`, { size });

@@ -18,12 +18,19 @@
  *   `SuperJSON.registerClass` survive too (both nodes must register them). Bytes
  *   (`Uint8Array`, `Buffer`) are registered here and arrive as a `Buffer`.
  *
- * A Perl peer never offers `superjson`, so the handshake never picks it towards Perl.
+ * - `superjson-bin` is `superjson` plus byte frames, so that bytes travel between two
+ *   aemp-ts nodes (0.2.0 and later) as they are, not as base64 (blob-frames.ts).
+ *   Offered first; a packet without bytes is the same text as in `superjson`.
+ *
+ * A Perl peer never offers `superjson` or `superjson-bin`, so the handshake never picks
+ * them towards Perl.
  * The text framings' encoders return strings (sockets write strings as UTF-8 without an
  * extra copy); cbor's returns a Buffer.
  */
 import SuperJSON from "superjson";
 import type { SuperJSONResult, SuperJSONValue } from "superjson";
+// Loaded first: it registers its bytes transformer ahead of the base64 one below.
+import { BlobFrameDecoder, encodeBlobFrame } from "./blob-frames.ts";
 
 // Bytes travel between aemp nodes as base64 and arrive as a Buffer (a Uint8Array), so
 // a Buffer or Uint8Array sent is a Uint8Array received.
@@ -42,11 +49,14 @@ import { JsonSplitter, checkMaxPacketSize, type ValueSink } from "./json-splitte
 export { DEFAULT_MAX_PACKET_SIZE } from "./json-splitter.ts";
 
 /** The framings we can write, preferred first. */
-export const FRAMINGS_WE_WRITE = ["superjson", "cbor", "json"] as const;
+export const FRAMINGS_WE_WRITE = ["superjson-bin", "superjson", "cbor", "json"] as const;
 /** The framings we can read, preferred first: the FRAMINGS field of our greeting. */
-export const FRAMINGS_WE_READ = ["superjson", "cbor", "json"] as const;
+export const FRAMINGS_WE_READ = ["superjson-bin", "superjson", "cbor", "json"] as const;
 
 export type FramingName = (typeof FRAMINGS_WE_READ)[number];
+
+/** One packet's wire form: text, bytes, or bytes in pieces to write in order. */
+export type Encoded = string | Buffer | Buffer[];
 
 /** A decoded packet: `[PORTNAME, ...message]`. */
 export type Packet = unknown[];
@@ -88,15 +98,18 @@ export function createDecoder(name: string, sink: PacketSink, options: DecoderOp
     return new JsonSplitter(sink as ValueSink, { maxPacketSize, topLevel: "array" });
   }
   if (framing === "cbor") return new CborDecoder(sink, maxPacketSize);
-  return new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object", parse: parseSuperJson });
+  const text = new JsonSplitter(new SuperJsonUnwrapper(sink), { maxPacketSize, topLevel: "object", parse: parseSuperJson });
+  if (framing === "superjson") return text;
+  return new BlobFrameDecoder(text, sink, (envelope) => toPacket(JSON.parse(envelope)), maxPacketSize);
 }
 
 /**
  * The wire form of one packet in the named framing: text for `json` and `superjson`,
- * bytes for `cbor`. Throws a TypeError when the packet cannot be represented (a
+ * bytes for `cbor`, either for `superjson-bin` (bytes when the packet holds bytes: one
+ * Buffer, or several to write in order, see blob-frames.ts). Throws a TypeError when the packet cannot be represented (a
  * `BigInt` in `json`, a cycle...), before anything is written.
  */
-export function encodePacket(name: string, packet: readonly unknown[]): string | Buffer {
+export function encodePacket(name: string, packet: readonly unknown[]): Encoded {
   const framing = checkFramingName("encodePacket", name);
   if (!Array.isArray(packet)) throw argumentError("encodePacket", "packet", "an array", packet);
   try {
@@ -105,12 +118,17 @@ export function encodePacket(name: string, packet: readonly unknown[]): string |
     // SuperJSON's walk costs several times JSON.stringify; for a packet of plain JSON
     // values its output is exactly this (no meta), so skip the walk.
     if (isPlainPacket(packet)) return `{"json":${JSON.stringify(packet)}}`;
-    return SuperJSON.stringify(packet as SuperJSONValue);
+    if (framing === "superjson-bin") return encodeBlobFrame(packet, stringifySuper);
+    return stringifySuper(packet);
   } catch (err) {
     throw new TypeError(`encodePacket: packet cannot be encoded in ${framing} framing: ${(err as Error).message}`, {
       cause: err,
     });
   }
+}
+
+function stringifySuper(packet: readonly unknown[]): string {
+  return SuperJSON.stringify(packet as SuperJSONValue);
 }
 
 /** Nesting deeper than this takes SuperJSON's own path (no deep recursion here). */
@@ -164,7 +182,6 @@ function isPlainTree(v: unknown, seen: Set<object>, depth: number): boolean {
   return true;
 }
 
-/** Restores the rich values of a superjson packet and checks it really is a packet. */
 /**
  * `{"json":[...]}` with no `meta` (the common case: plain JSON values) is unwrapped at
  * the text level, saving the envelope object. The packet is an array, so a text that
@@ -185,16 +202,21 @@ class SuperJsonUnwrapper implements ValueSink {
   }
 
   push(value: unknown): void {
-    if (Array.isArray(value)) {
-      this.#sink.push(value); // unwrapped by parseSuperJson
-      return;
-    }
-    const packet = restore(value as SuperJSONResult);
-    if (!Array.isArray(packet)) {
-      throw new ProtocolError("ERR_NOT_A_PACKET", "superjson packet must hold an array in its 'json' field");
-    }
-    this.#sink.push(packet);
+    // An array was unwrapped by parseSuperJson.
+    this.#sink.push(Array.isArray(value) ? value : toPacket(value));
   }
+}
+
+/** The packet a superjson envelope holds. */
+function toPacket(envelope: unknown): Packet {
+  if (typeof envelope !== "object" || envelope === null) {
+    throw new ProtocolError("ERR_NOT_A_PACKET", "superjson packet must be an object");
+  }
+  const packet = restore(envelope as SuperJSONResult);
+  if (!Array.isArray(packet)) {
+    throw new ProtocolError("ERR_NOT_A_PACKET", "superjson packet must hold an array in its 'json' field");
+  }
+  return packet;
 }
 
 function restore(envelope: SuperJSONResult): unknown {
