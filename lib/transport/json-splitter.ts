@@ -88,8 +88,11 @@ export class JsonSplitter {
   #escaped = false;
   #failure: unknown = undefined;
   readonly #parse: (text: string) => unknown;
-  /** The current chunk as a string, when it is all ASCII. */
-  #text: string | undefined = undefined;
+  /**
+   * The current chunk as a string when it is all ASCII, false when it is not, null until
+   * a value that starts in the chunk needs it (a chunk inside a large value never does).
+   */
+  #text: string | false | null = null;
   #hasFailed = false;
 
   constructor(sink: ValueSink, options: JsonSplitterOptions = {}) {
@@ -124,8 +127,8 @@ export class JsonSplitter {
 
   #scan(buf: Buffer): void {
     // Most traffic is ASCII: then the chunk is decoded once and each value is a slice
-    // of that string, instead of one native decode call per value.
-    this.#text = isAscii(buf) ? buf.toString("latin1") : undefined;
+    // of that string, instead of one native decode call per value (see #emit).
+    this.#text = null;
     const length = buf.length;
     const opener = this.#opener;
     let depth = this.#depth;
@@ -181,7 +184,8 @@ export class JsonSplitter {
     let text: string;
     if (this.#piecesLength === 0) {
       this.#checkSize(end - start);
-      text = this.#text !== undefined ? this.#text.slice(start, end) : buf.toString("utf8", start, end);
+      const chunk = this.#text ?? (this.#text = isAscii(buf) && buf.toString("latin1"));
+      text = chunk !== false ? chunk.slice(start, end) : buf.toString("utf8", start, end);
     } else {
       this.#checkSize(this.#piecesLength + end);
       this.#pieces.push(buf.subarray(0, end));
