@@ -12,7 +12,8 @@
  * - async ports created, started (blocked in `get`) and killed, per second, against
  *   the same cycle of bare async functions awaiting a promise that is then rejected
  *   (target >= 1M/s; Erlang's spawn + kill of a waiting process shown beside);
- * - heap bytes per idle async port, blocked in `get` (target <= 1 KB).
+ * - heap bytes per idle async port, blocked in `get` (target <= 1 KB), against one
+ *   pending promise and against a bare async function blocked on one.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { get, getCond, kil, port, portAsync, rcv, snd } from "aemp";
@@ -177,7 +178,7 @@ async function bareCreateKill(n: number): Promise<number> {
   return rate(n, now() - t0);
 }
 
-async function idlePortBytes(): Promise<{ ours: number; base: number }> {
+async function idlePortBytes(): Promise<{ ours: number; base: number; bareFn: number }> {
   const M = 100_000;
   const settle = async () => {
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
@@ -189,6 +190,25 @@ async function idlePortBytes(): Promise<{ ours: number; base: number }> {
   for (let i = 0; i < M; i++) pending.push(new Promise(() => {}));
   await settle();
   const base = (process.memoryUsage().heapUsed - before) / M;
+  // What the runtime alone spends on a port's function: the same async function,
+  // blocked on a pending promise of its own.
+  before = process.memoryUsage().heapUsed;
+  let blocked = 0;
+  // Both promises held, as a port's table holds its mailbox and the waiter's promise.
+  const held: Promise<unknown>[] = [];
+  for (let i = 0; i < M; i++) {
+    held.push(
+      (async () => {
+        blocked++;
+        const never = new Promise(() => {});
+        held.push(never);
+        await never;
+      })(),
+    );
+  }
+  await settle();
+  const bareFn = (process.memoryUsage().heapUsed - before) / M;
+  if (blocked !== M || held.length !== 2 * M) throw new Error("unreachable");
   before = process.memoryUsage().heapUsed;
   const ports: string[] = [];
   let waiting = 0;
@@ -206,7 +226,7 @@ async function idlePortBytes(): Promise<{ ours: number; base: number }> {
   const ours = (process.memoryUsage().heapUsed - before) / M;
   for (const p of ports) kil(p);
   if (pending.length !== M) throw new Error("unreachable");
-  return { ours, base };
+  return { ours, base, bareFn };
 }
 
 console.log(`aemp bench:mailbox (${runtime()}, ${N.toLocaleString()} messages)`);
@@ -258,4 +278,5 @@ if (spawnKill !== undefined) row("  vs Erlang spawn + kill of a waiting process"
 
 const mem = await idlePortBytes();
 row("heap per idle async port (bytes)", mem.ours.toFixed(0), mem.base.toFixed(0), mem.ours / mem.base, `target <= 1024 bytes (Node 24): ${mem.ours <= 1024 ? "met" : "MISSED"} (baseline: one pending promise)`);
+row("  vs a bare async function blocked the same way", mem.ours.toFixed(0), mem.bareFn.toFixed(0), mem.ours / mem.bareFn, "(what aemp adds: port, mailbox, waiter, async context)");
 process.exit(0);
