@@ -56,7 +56,7 @@ const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 // ---- aemp node ----------------------------------------------------------------------
 
 /** The small zod schema of the stream's messages (validation figures). */
-const streamSchema = z.union([z.tuple([z.literal("m"), z.number()]), z.tuple([z.literal("start"), z.number(), z.string()])]);
+const streamSchema = z.union([z.tuple([z.literal("m"), z.number()]), z.tuple([z.literal("start"), z.number(), z.string(), z.number()])]);
 
 /** Replies arrive here: a tiny promise-based receive on one port. */
 function inbox(): { id: string; next(): Promise<unknown[]> } {

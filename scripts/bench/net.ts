@@ -7,7 +7,7 @@
  *   control the sender outruns the receiver and the run measures buffering and GC of
  *   the backlog), timed from the first send to the receiver's report of the last: once with json framing (the receiver reads only
  *   json), once with cbor (the receiver reads cbor first, as a Perl node does), once with superjson (the default
- *   between our nodes). Baseline: a bare Node
+ *   between our nodes, as superjson-bin: the same text for these packets). Baseline: a bare Node
  *   TCP socket pair in two processes writing the same packets as newline-separated
  *   JSON, `CHUNK` lines per write. Targets: >= 1,000,000 msgs/s with json and >= 0.4x of
  *   the baseline.
@@ -219,7 +219,7 @@ try {
   const framings: [string, Worker, (r: StreamResult) => string][] = [
     ["json", recvJson, (r) => `target >= 1M/s and >= 0.4x: ${r.rate >= 1e6 && r.rate / bare.rate >= 0.4 ? "met" : "MISSED"}`],
     ["cbor", recvCbor, () => "(towards Perl nodes)"],
-    ["superjson", recvSuper, () => "(default between our nodes)"],
+    ["superjson", recvSuper, () => "(the default between our nodes, superjson-bin: the same text)"],
   ];
   for (const [framing, receiver, note] of framings) {
     if (FRAMING !== undefined && FRAMING !== framing) continue;
