@@ -314,7 +314,7 @@ async function greetingCase(d: Draw, address: string): Promise<void> {
     else {
       parts.push(`${d.greetingLine()}${d.pick(["\n", "\r\n", ""])}`);
       if (d.chance(0.8)) parts.push(`${d.pick([peer.greeting()[1], "", d.text()])}\n`);
-      if (d.chance(0.5)) parts.push(`${d.pick(["hmac_sha3_512", "cleartext", "tls_anon", "x"])};${d.pick(["", "00", d.text()])};${d.pick(["json", "superjson", "", "cbor"])}\n`);
+      if (d.chance(0.5)) parts.push(`${d.pick(["hmac_sha3_512", "cleartext", "tls_anon", "x"])};${d.pick(["", "00", d.text()])};${d.pick(["json", "superjson", "superjson-bin", "", "cbor"])}\n`);
       if (d.chance(0.3)) parts.push(JSON.stringify(d.packet()));
     }
     for (const part of parts) await peer.write(part);

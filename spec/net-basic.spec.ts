@@ -1,6 +1,6 @@
 // Two networked nodes: the seed S (a child process) and this spec process, configured
 // with seeds = [S]. Messages, cal, spawn, mon and kil across the link, sndOn, node
-// state, and what the framings carry (superjson between our nodes, json towards a node
+// state, and what the framings carry (superjson-bin between our nodes, json towards a node
 // that reads only json).
 import { test } from "uvu";
 import * as assert from "uvu/assert";

@@ -51,7 +51,7 @@ test("introspection - an aemp node says it answers aemp_info, and answers it", a
   assert.equal(db, { families: [], global: false, master: self });
   const link = info.links.find((l) => l.peer === self)!;
   assert.ok(link !== undefined, "its link to us is listed");
-  assert.equal([link.framingOut, link.framingIn, link.tls, link.dialled], ["superjson", "superjson", false, true]);
+  assert.equal([link.framingOut, link.framingIn, link.tls, link.dialled], ["superjson-bin", "superjson-bin", false, true]);
   assert.match(link.address, /^127\.0\.0\.1:\d+$/);
   assert.ok(link.since > 0 && link.since <= info.time);
 });
