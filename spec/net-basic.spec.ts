@@ -215,8 +215,9 @@ test("kil - a remote kil really kills the port there (its own monitor fires)", a
 test("mon - a port killed on its own node fires our monitor with that reason", async () => {
   const p = await S.port("record");
   const death = portDeath(p, 3000);
-  // mon1 goes out first on the same link, so it is registered before the kil command runs.
-  await S.call("snd", { to: p, msg: ["sync"] });
+  // mon1 goes out first on the same link as this message, so once the message has
+  // arrived the monitor is registered and the kil command cannot overtake it.
+  snd(p, "sync");
   await S.message(p, "sync");
   await S.call("kil", { target: p, reason: ["local_reason", 1] });
   assert.equal(await death, ["local_reason", 1]);
