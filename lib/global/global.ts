@@ -165,6 +165,11 @@ export class GlobalService {
     this.net?.send(nodeId, `${nodeId}#`, msg);
   }
 
+  /** The same request to the node port of each of `nodeIds`, encoded once (see `Network.broadcast`). */
+  private sendNodes(nodeIds: Iterable<string>, ...msg: unknown[]): void {
+    this.net?.broadcast(nodeIds, ["", ...msg]);
+  }
+
   private setMaster(nodeId: string): void {
     if (this.master === nodeId) return;
     this.master = nodeId;
@@ -448,14 +453,13 @@ export class GlobalService {
     if (isEmpty(gdb)) delete this.globalDb[family];
     if (isEmpty(ldb)) delete dbs[family];
     if (this.slaves.has(node) && (hasKeys(set) || delGlobal.length > 0)) {
-      for (const g of this.globalNodes) if (g !== NODE()) this.sendNode(g, "g_upd", family, set, delGlobal);
+      this.sendNodes(exceptSelf(this.globalNodes), "g_upd", family, set, delGlobal);
     }
     const changed = { ...set, ...localSet };
-    if (hasKeys(changed) || delLocal.length > 0) {
-      for (const m of this.familyMonitors.get(family) ?? []) {
-        if (m === NODE()) this.changeWatched(family, changed, delLocal);
-        else this.sendNode(m, "g_chg2", family, changed, delLocal);
-      }
+    const monitors = this.familyMonitors.get(family);
+    if (monitors !== undefined && (hasKeys(changed) || delLocal.length > 0)) {
+      if (monitors.has(NODE())) this.changeWatched(family, changed, delLocal);
+      this.sendNodes(exceptSelf(monitors), "g_chg2", family, changed, delLocal);
     }
   }
 
@@ -592,6 +596,11 @@ function ownCopy<T>(value: T): T {
   } catch {
     return value;
   }
+}
+
+/** The node IDs other than ours. */
+function* exceptSelf(nodeIds: Iterable<string>): Iterable<string> {
+  for (const id of nodeIds) if (id !== NODE()) yield id;
 }
 
 function addressList(v: unknown): string[] | null {
