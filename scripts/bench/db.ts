@@ -11,11 +11,14 @@
  *   to the first dbMon call that shows all 10,000 keys; then a dbFamily query of the
  *   10,000 keys against a bare round trip to the seed.
  * Then the Redis backend's figures (scripts/bench/db-redis.ts: a private redis-server,
- * or $AEMP_BENCH_REDIS; skipped without either).
+ * or $AEMP_BENCH_REDIS; skipped without either; also behind Sentinel and on a Cluster),
+ * and a global node's fan-out (scripts/bench/db-fanout.ts: the built package, so
+ * `npm run bench:db` builds first).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { configure, dbKeys, dbMon, dbWaitFor, kil, port, rcv, shutdown, snd } from "../../lib/index.ts";
+import { fanoutFigures } from "./db-fanout.ts";
 import { redisFigures } from "./db-redis.ts";
 
 const SETS = 1000;
@@ -147,6 +150,9 @@ try {
 
   // ---- the same database served by Redis (scripts/bench/db-redis.ts) ---------------------
   await redisFigures();
+
+  // ---- a global node's fan-out to 20 and 10 nodes, against Erlang's pg (db-fanout.ts) ----
+  await fanoutFigures();
 } finally {
   for (const c of children) c.kill("SIGKILL");
   await shutdown();
