@@ -233,15 +233,16 @@ export interface BareTcpRun {
 /**
  * The aemp network (see the module comment). Needs dist/ (npm run build).
  * `AEMP_BENCH_HUB_ARGS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) adds node options
- * to the global nodes' processes; with `AEMP_BENCH_ECHO=1` what the processes print
+ * to the global nodes' processes, `AEMP_BENCH_MEMBER_ARGS` to member 1's (a receiver); with `AEMP_BENCH_ECHO=1` what the processes print
  * besides their events (e.g. `--trace-gc` lines) goes to stderr.
  */
 export async function aempNetwork(hubs: number, members: number): Promise<BenchNetwork & { bareTcp(count: number, interval: number): Promise<BareTcpRun> }> {
   if (!existsSync(join(root, "dist/lib/index.js"))) throw new Error("no dist/: run npm run build first");
-  const hubArgs = (process.env.AEMP_BENCH_HUB_ARGS ?? "").split(" ").filter((a) => a !== "");
+  const argsOf = (name: string): string[] => (process.env[name] ?? "").split(" ").filter((a) => a !== "");
   const spawnNode = (args: string[]) => (): LineProcess => new LineProcess(process.execPath, [...args, nodeScript], parseJson);
-  const hubProcs = Array.from({ length: hubs }, spawnNode(hubArgs));
-  const memberProcs = Array.from({ length: members }, spawnNode([]));
+  const hubProcs = Array.from({ length: hubs }, spawnNode(argsOf("AEMP_BENCH_HUB_ARGS")));
+  // Only member 1 (the first receiver) gets AEMP_BENCH_MEMBER_ARGS: one profile, not a hundred.
+  const memberProcs = Array.from({ length: members }, (_, i) => spawnNode(i === 1 ? argsOf("AEMP_BENCH_MEMBER_ARGS") : [])());
   const everyone = [...hubProcs, ...memberProcs];
   const stop = async (): Promise<void> => {
     await Promise.all(everyone.map((p) => p.quit(JSON.stringify({ cmd: "exit" }))));

@@ -118,7 +118,7 @@ try {
     });
   });
 
-  console.log(`aemp database latency (${SETS} samples each, after ${WARMUP} warm-up; 3 nodes on 127.0.0.1)`);
+  console.log(`aemp database latency (${process.version}; ${SETS} samples each, after ${WARMUP} warm-up; 3 nodes on 127.0.0.1)`);
   line("dbSet on X -> dbMon callback on Y (via the seed)", setToMon);
   line("baseline: snd X -> Y, one way", oneWay);
   line("baseline: snd round trip Y -> X -> Y", roundTrip);
