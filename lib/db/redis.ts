@@ -945,8 +945,10 @@ export async function openRedisBackend(url: string, options: RedisBackendOptions
   if (target.kind === "server") {
     create = (role) => new ioredis.Redis(url, { ...clientOptions, connectionName: `aemp-${role}` });
   } else if (target.kind === "sentinel") {
-    // failoverDetector: the Sentinels' +switch-master moves the connections at once.
-    create = (role) => new ioredis.Redis({ ...clientOptions, ...auth, sentinels: target.sentinels, name: target.name, db: target.db, failoverDetector: true, connectionName: `aemp-${role}` });
+    // Each reconnect attempt asks the Sentinels for the primary. (ioredis' failoverDetector
+    // is not used: its +switch-master could drop a connection already made to the new
+    // primary, a second outage right after the first.)
+    create = (role) => new ioredis.Redis({ ...clientOptions, ...auth, sentinels: target.sentinels, name: target.name, db: target.db, connectionName: `aemp-${role}` });
   } else {
     // One hash tag for every key: each script's keys are in one slot (see the module comment).
     prefix ??= CLUSTER_PREFIX;
