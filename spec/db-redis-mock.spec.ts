@@ -198,8 +198,8 @@ test("outage - commands connection down: queries reject with ERR_DB_UNAVAILABLE,
 // ---- configuration -------------------------------------------------------------------------
 
 test("config - db is \"global\" or a redis:// / rediss:// URL; db_lease a positive number", async () => {
-  for (const ok of ["global", "redis://127.0.0.1:6379/0", "redis://h:1/12", "redis://:secret@h:6379", "rediss://user:pw@redis.example:6380/3"]) assert.ok(isDbSetting(ok), ok);
-  for (const bad of ["", "redis", "http://h:1/0", "redis://", "redis://h:1/x", "postgres://h/db", 5, null]) assert.not.ok(isDbSetting(bad), String(bad));
+  for (const ok of ["global", "redis://127.0.0.1:6379/0", "redis://h:1/12", "redis://:secret@h:6379", "rediss://user:pw@redis.example:6380/3", "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster", "redis+sentinel://:pw@s1,s2:26380/m/2", "redis+cluster://10.0.0.1:7000,10.0.0.2:7000", "rediss+cluster://u:p@[::1]:7000"]) assert.ok(isDbSetting(ok), ok);
+  for (const bad of ["", "redis", "http://h:1/0", "redis://", "redis://h:1/x", "postgres://h/db", "redis+sentinel://h:1", "redis+sentinel://h:1/", "redis+sentinel://h:99999/m", "redis+cluster://h:1/0", "redis+cluster://", "redis+cluster://a:1,,b:2", 5, null]) assert.not.ok(isDbSetting(bad), String(bad));
   throwsSync(() => normalizeValue("db", "mysql://x", "profile 'p' in rc"), { instanceOf: ConfigError, message: "'db' must be" });
   throwsSync(() => normalizeValue("db_lease", "-1", "profile 'p' in rc"), { instanceOf: ConfigError, message: "'db_lease'" });
   assert.is(normalizeValue("db_lease", "2.5", "rc"), 2.5);

@@ -19,11 +19,12 @@
  *   next I/O turn) until `check` returns true, or fails after `ms`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import RedisMock from "ioredis-mock";
+import { Redis as IORedis } from "ioredis";
 import type { Redis } from "ioredis";
 import { RedisBackend, type RedisBackendOptions, openRedisBackend } from "../lib/db/redis.ts";
 import { SpecTimeoutError, waitFor } from "./helpers.ts";
@@ -73,8 +74,13 @@ process.on("exit", () => {
   for (const s of servers) s.kill("SIGKILL");
 });
 
-function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no"], {
+/** The arguments of a private data server on `port` (no persistence, files in `dir`). */
+function serverArgs(port: number, dir: string, extra: string[] = []): string[] {
+  return ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no", ...extra];
+}
+
+function launch(bin: string, port: number, args: string[], ready: string): Promise<ChildProcess> {
+  const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   servers.add(child);
@@ -83,7 +89,7 @@ function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
     new Promise<ChildProcess>((resolve, reject) => {
       const onData = (d: Buffer): void => {
         output += d.toString();
-        if (output.includes("Ready to accept connections")) resolve(child);
+        if (output.includes(ready)) resolve(child);
       };
       child.stdout!.on("data", onData);
       child.stderr!.on("data", onData);
@@ -102,17 +108,23 @@ function exited(child: ChildProcess): Promise<void> {
   return waitFor(new Promise<void>((r) => child.once("exit", () => r())), 5000, "redis-server to exit");
 }
 
-/** Starts a private redis-server (see the module comment). */
-export async function startRedisServer(): Promise<RedisServer> {
+/**
+ * Starts a private redis-server (see the module comment). `args(port, dir)` makes its
+ * arguments (default: a data server; see `startSentinelSet` for others) and `ready` is
+ * the line it writes once it accepts connections.
+ */
+export async function startRedisServer(makeArgs: (port: number, dir: string) => string[] = serverArgs, ready = "Ready to accept connections"): Promise<RedisServer> {
   const bin = findRedisServer();
   if (bin === null) throw new Error("no redis-server on this machine");
   const dir = mkdtempSync(join(tmpdir(), "aemp-redis-"));
   let child: ChildProcess | undefined;
   let port = 0;
+  let args: string[] = [];
   for (let attempt = 1; ; attempt++) {
     [port] = await freePorts(1);
+    args = makeArgs(port, dir);
     try {
-      child = await launch(bin, port, dir);
+      child = await launch(bin, port, args, ready);
       break;
     } catch (err) {
       // Another process may have taken the port in between: try another one.
@@ -131,7 +143,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}/0`,
     kill,
     async start() {
-      if (child === undefined) child = await launch(bin, port, dir);
+      if (child === undefined) child = await launch(bin, port, args, ready);
     },
     async stop() {
       await kill();
@@ -241,4 +253,116 @@ export class TcpProxy {
     this.cut();
     await new Promise((r) => this.server.close(r));
   }
+}
+
+export interface SentinelSet {
+  primary: RedisServer;
+  replica: RedisServer;
+  sentinels: RedisServer[];
+  /** The master name the Sentinels watch. */
+  name: string;
+  /** `redis+sentinel://127.0.0.1:S1,.../NAME`. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A primary, one replica and three Sentinels (quorum 2) on 127.0.0.1, with short
+ * timeouts (`downAfterMs` until the primary counts as down), ready when the replica
+ * is in sync and every Sentinel knows the replica and the other Sentinels.
+ */
+export async function startSentinelSet(downAfterMs = 1000): Promise<SentinelSet> {
+  const name = "aemp-spec";
+  const primary = await startRedisServer();
+  const replica = await startRedisServer((port, dir) => serverArgs(port, dir, ["--replicaof", "127.0.0.1", String(primary.port)]));
+  const sentinels: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    sentinels.push(
+      await startRedisServer((port, dir) => {
+        const conf = join(dir, `sentinel-${port}.conf`);
+        writeFileSync(conf, [`sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`, `sentinel down-after-milliseconds ${name} ${downAfterMs}`, `sentinel failover-timeout ${name} 5000`, ""].join("\n"));
+        return [conf, "--sentinel", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--protected-mode", "no"];
+      }, "Sentinel ID is"),
+    );
+  }
+  const set: SentinelSet = {
+    primary,
+    replica,
+    sentinels,
+    name,
+    url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(",")}/${name}`,
+    async stop() {
+      await Promise.all([primary, replica, ...sentinels].map((s) => s.stop()));
+    },
+  };
+  const clients = sentinels.map((s) => new IORedis({ host: "127.0.0.1", port: s.port, lazyConnect: false, maxRetriesPerRequest: 1 }));
+  try {
+    await until(async () => {
+      for (const c of clients) {
+        const [master] = (await c.call("SENTINEL", "MASTERS")) as string[][];
+        const fields = new Map<string, string>();
+        for (let i = 0; i + 1 < (master ?? []).length; i += 2) fields.set(master[i], master[i + 1]);
+        if (fields.get("num-slaves") !== "1" || fields.get("num-other-sentinels") !== "2") return false;
+      }
+      const info = await clients[0].call("SENTINEL", "REPLICAS", name) as string[][];
+      return info.some((r) => r[r.indexOf("master-link-status") + 1] === "ok");
+    }, 20_000, "the Sentinels to know the replica and each other");
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+  return set;
+}
+
+export interface RedisClusterSet {
+  /** The primaries, each holding a third of the slots. */
+  nodes: RedisServer[];
+  /** `redis+cluster://127.0.0.1:P1,...`. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of `size` primaries (no replicas) on 127.0.0.1, the slots split
+ * evenly, ready when every node reports the cluster ok. Built with CLUSTER ADDSLOTSRANGE
+ * and CLUSTER MEET (no redis-cli needed); each node's cluster bus gets a free port of
+ * its own.
+ */
+export async function startRedisCluster(size = 3): Promise<RedisClusterSet> {
+  const nodes: RedisServer[] = [];
+  const buses: number[] = [];
+  for (let i = 0; i < size; i++) {
+    nodes.push(
+      await startRedisServer((port, dir) => {
+        const bus = port < 55536 ? port + 10000 : port - 10000;
+        buses[i] = bus;
+        return serverArgs(port, dir, ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-port", String(bus), "--cluster-node-timeout", "2000"]);
+      }),
+    );
+  }
+  const set: RedisClusterSet = {
+    nodes,
+    url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(",")}`,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+  const clients = nodes.map((n) => new IORedis({ host: "127.0.0.1", port: n.port, maxRetriesPerRequest: 1 }));
+  try {
+    const per = Math.ceil(16384 / size);
+    for (let i = 0; i < size; i++) await clients[i].call("CLUSTER", "ADDSLOTSRANGE", String(i * per), String(Math.min(16383, (i + 1) * per - 1)));
+    for (let i = 1; i < size; i++) await clients[0].call("CLUSTER", "MEET", "127.0.0.1", String(nodes[i].port), String(buses[i]));
+    await until(async () => {
+      for (const c of clients) {
+        const info = String(await c.call("CLUSTER", "INFO"));
+        if (!info.includes("cluster_state:ok") || !info.includes(`cluster_known_nodes:${size}`)) return false;
+      }
+      return true;
+    }, 20_000, "the cluster to be ok on every node");
+  } catch (err) {
+    await set.stop();
+    throw err;
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+  return set;
 }

@@ -5,7 +5,8 @@
  * merged database of every node. Two exist:
  * - the global nodes (lib/global/global.ts `GlobalService`, AEMP's protocol): the
  *   default, and what a node that never called `configure` uses within its process;
- * - Redis (lib/db/redis.ts), chosen with `configure({ db: "redis://host:port/N" })`.
+ * - Redis (lib/db/redis.ts), chosen with `configure({ db: "redis://host:port/N" })`
+ *   (or a Sentinel or Cluster URL, lib/db/redis-url.ts).
  *
  * Both follow the same rules, which spec/db-conformance.ts checks against each:
  * entries belong to the node that set them and vanish when it goes away; `watch`
@@ -19,6 +20,7 @@
 import { globalService } from "../global/current.ts";
 import type { QueryKind, WatchListener } from "../global/global.ts";
 import type { DbUnavailableError } from "../errors.ts";
+import { REDIS_URL_FORMS, parseRedisUrl } from "./redis-url.ts";
 
 export type { QueryKind, WatchListener };
 
@@ -84,19 +86,10 @@ export async function closeDbBackend(): Promise<void> {
   await selected?.close?.();
 }
 
-/** Whether `value` is a valid `db` setting: `"global"` or a `redis://` / `rediss://` URL. */
+/** Whether `value` is a valid `db` setting: `"global"` or a Redis URL (lib/db/redis-url.ts). */
 export function isDbSetting(value: unknown): value is string {
-  if (value === "global") return true;
-  if (typeof value !== "string" || !/^rediss?:\/\//.test(value)) return false;
-  try {
-    const url = new URL(value);
-    if (url.hostname === "") return false;
-    const db = url.pathname.replace(/^\//, "");
-    return db === "" || /^\d+$/.test(db);
-  } catch {
-    return false;
-  }
+  return value === "global" || (typeof value === "string" && parseRedisUrl(value) !== null);
 }
 
 /** What `db` accepts, for error messages. */
-export const DB_SETTING_EXPECTED = "\"global\" or a Redis URL (redis://[:password@]host:port/N, rediss:// for TLS)";
+export const DB_SETTING_EXPECTED = `"global" or a Redis URL (${REDIS_URL_FORMS})`;

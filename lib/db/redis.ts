@@ -1,5 +1,6 @@
 /**
- * The Redis backend of the database: `configure({ db: "redis://host:port/N" })`.
+ * The Redis backend of the database: `configure({ db: "redis://host:port/N" })`, or a
+ * Sentinel or Cluster URL.
  *
  * Same rules as the global nodes (lib/db/backend.ts), kept in one Redis database so
  * that the registry survives the restart of every node.
@@ -12,8 +13,18 @@
  * - `PREFIX seq`, the global sequence number; every change takes the next one;
  * - channel `PREFIX c:FAMILY` carries each change of the family (lib/db/redis-scripts.ts).
  * Every change is one Lua script (lib/db/redis-scripts.ts), so it is atomic and
- * published in sequence order. Redis Cluster is not supported (a script touches the
- * keys of several families); a single Redis, or a primary behind Sentinel, is.
+ * published in sequence order.
+ *
+ * Sentinel and Cluster (lib/db/redis-url.ts). Behind Sentinel, ioredis follows the
+ * primary; after a failover both connections come back to the new primary and the
+ * usual reconnect steps follow (every node rewrites its entries, monitors re-read). As
+ * replication is asynchronous, the promoted replica may lack the last writes: a
+ * monitor that finds the server behind the sequence number it saw keeps the entries of
+ * live owners until they have written them again (`keepUnconfirmed`). On a Cluster,
+ * PREFIX is the hash tag `{aemp}:`, so every key lives in one slot (scripts touch the
+ * keys of several families and the sequence); the notifications are PUBLISHed, which a
+ * cluster delivers to subscribers on every node. The whole database is then on one
+ * shard (with its replicas): a Cluster brings failover, not more capacity.
  *
  * Several owners of one key: the value set last (highest sequence number) is the one
  * seen; when its owner deletes it or goes away, the next most recent comes back (as
@@ -50,7 +61,7 @@
  * a connection whose lease renewal or ping times out is dropped and opened again, so
  * a silent network cut is noticed too. ioredis reconnects with a backoff of up to 2 s.
  */
-import type { Redis, RedisOptions } from "ioredis";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
 
 import SuperJSON from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
@@ -60,9 +71,12 @@ import { type Timer, timer } from "../kernel/timers.ts";
 import { debug, error as logError, warn } from "../log.ts";
 import type { DbBackend, DbStatus, DbStatusListener, QueryKind, WatchListener } from "./backend.ts";
 import { SNAPSHOT, SYNC, TICK, WRITE } from "./redis-scripts.ts";
+import { REDIS_URL_FORMS, parseRedisUrl } from "./redis-url.ts";
 
 type Family = Record<string, unknown>;
 
+/** The key prefix on a Redis Cluster: a hash tag, so every key is in one slot. */
+export const CLUSTER_PREFIX = "{aemp}:";
 /** Seconds a node's entries outlive its last lease renewal, by default. */
 export const DEFAULT_LEASE = 10;
 /** Milliseconds a Redis command may take before it fails, by default. */
@@ -181,13 +195,7 @@ function isConnectionError(err: unknown): boolean {
 
 /** The Redis URL without its password, for messages. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== "") u.password = "***";
-    return u.toString();
-  } catch {
-    return url;
-  }
+  return url.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]+@/, "$1***@");
 }
 
 export class RedisBackend implements DbBackend {
@@ -692,6 +700,7 @@ export class RedisBackend implements DbBackend {
   /** Replaces the copy with a snapshot; tells the listeners the difference. */
   private replace(w: Watch, snap: Snapshot): void {
     const entries = RedisBackend.entriesOf(snap, false);
+    if (w.loaded && snap.seq < w.lastSeq) this.keepUnconfirmed(w, snap, entries);
     const byOwner = new Map<string, Set<string>>();
     for (const [key, owners] of entries) {
       for (const owner of owners.keys()) {
@@ -724,6 +733,35 @@ export class RedisBackend implements DbBackend {
     if (w.loaded) this.notify(w, added, changed, deleted);
     w.loaded = true;
     for (const listener of w.listeners.keys()) this.prime(w, listener);
+  }
+
+  /**
+   * The server is behind what this monitor saw: a replica promoted by a failover had
+   * not received the last writes. An entry missing from it whose owner still holds a
+   * lease was most likely among them, and its owner writes all its entries again when
+   * it reconnects (an `r` notification then settles them): such entries are kept
+   * (added to `entries`), and the family is read again after one lease, when every
+   * live owner has rewritten; what is missing then is gone for real.
+   */
+  private keepUnconfirmed(w: Watch, snap: Snapshot, entries: Map<string, Map<string, Entry>>): void {
+    let kept = 0;
+    for (const [key, owners] of w.entries) {
+      for (const [owner, e] of owners) {
+        if (snap.dead.has(owner) || entries.get(key)?.has(owner)) continue;
+        let now = entries.get(key);
+        if (now === undefined) entries.set(key, (now = new Map()));
+        now.set(owner, e);
+        kept++;
+      }
+    }
+    if (kept === 0) return;
+    debug(`database: Redis at ${this.name} is behind what ${w.family}'s monitor saw (a failover lost writes); ${kept} entries kept until their owners write them again`);
+    timer(this.leaseMs / 1000, () => {
+      if (w.closed || w.syncing) return;
+      w.syncing = true;
+      w.buffer = [];
+      void this.syncWatch(w);
+    }).unref();
   }
 
   /** Applies one notification to the copy and tells the listeners. */
@@ -873,7 +911,7 @@ export class RedisBackend implements DbBackend {
 }
 
 /** ioredis is an optional peer dependency: loaded only when a Redis database is configured. */
-async function loadIoredis(url: string): Promise<{ Redis: typeof Redis }> {
+async function loadIoredis(url: string): Promise<{ Redis: typeof Redis; Cluster: typeof Cluster }> {
   try {
     return await import("ioredis");
   } catch (err) {
@@ -883,11 +921,14 @@ async function loadIoredis(url: string): Promise<{ Redis: typeof Redis }> {
 }
 
 /**
- * Opens the Redis backend for `url` (`redis://[:password@]host:port/N`, `rediss://` for
- * TLS) with ioredis. Connecting starts at once and goes on in the background.
+ * Opens the Redis backend for a `db` URL (lib/db/redis-url.ts: one server, a primary
+ * behind Sentinel, or a Cluster) with ioredis. Connecting starts at once and goes on
+ * in the background.
  */
 export async function openRedisBackend(url: string, options: RedisBackendOptions = {}): Promise<RedisBackend> {
-  const { Redis } = await loadIoredis(url);
+  const target = parseRedisUrl(url);
+  if (target === null) throw new ConfigError(`db ${JSON.stringify(redactUrl(url))} is not a Redis URL: expected ${REDIS_URL_FORMS}`);
+  const ioredis = await loadIoredis(url);
   const clientOptions: RedisOptions = {
     // Fail fast instead of queueing while disconnected (see the module comment).
     enableOfflineQueue: false,
@@ -898,5 +939,25 @@ export async function openRedisBackend(url: string, options: RedisBackendOptions
     connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     retryStrategy: (times: number) => Math.min(times * 100, 2000),
   };
-  return new RedisBackend((role) => new Redis(url, { ...clientOptions, connectionName: `aemp-${role}` }), { name: redactUrl(url), ...options });
+  const auth: RedisOptions = { username: target.username, password: target.password, ...(target.tls ? { tls: {} } : {}) };
+  let create: RedisClientFactory;
+  let prefix = options.prefix;
+  if (target.kind === "server") {
+    create = (role) => new ioredis.Redis(url, { ...clientOptions, connectionName: `aemp-${role}` });
+  } else if (target.kind === "sentinel") {
+    // Each reconnect attempt asks the Sentinels for the primary. (ioredis' failoverDetector
+    // is not used: its +switch-master could drop a connection already made to the new
+    // primary, a second outage right after the first.)
+    create = (role) => new ioredis.Redis({ ...clientOptions, ...auth, sentinels: target.sentinels, name: target.name, db: target.db, connectionName: `aemp-${role}` });
+  } else {
+    // One hash tag for every key: each script's keys are in one slot (see the module comment).
+    prefix ??= CLUSTER_PREFIX;
+    create = (role) =>
+      new ioredis.Cluster(target.nodes, {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: clientOptions.retryStrategy,
+        redisOptions: { ...clientOptions, ...auth, connectionName: `aemp-${role}` },
+      }) as unknown as Redis;
+  }
+  return new RedisBackend(create, { name: redactUrl(url), ...options, prefix });
 }

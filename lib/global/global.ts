@@ -14,6 +14,15 @@
  * every node whose link comes up with `g_global`. When a node's link drops, a global
  * node deletes everything it owned. The merge rules (a key owned by several nodes) are
  * those of Perl's `g_upd`: deleting one owner's copy brings back another owner's value.
+ *
+ * Two departures from Perl keep monitors from hearing of changes that did not happen:
+ * - What another global node relayed is not deleted when its link drops: the owners
+ *   behind it are most likely alive and about to register again with another global
+ *   node (a failover). It is kept as an orphan for `monitor_timeout / 2`; whatever a
+ *   live source sets or deletes meanwhile supersedes the orphan's copy, and what is
+ *   left when the time is up (entries of owners that died too) is deleted then.
+ * - A set that leaves a value as it was (an owner registering again after a failover)
+ *   is not reported to monitors.
  */
 import SuperJSON, { type SuperJSONValue } from "superjson";
 import "../transport/framing.ts"; // registers bytes (Uint8Array/Buffer) with SuperJSON
@@ -114,6 +123,12 @@ export class GlobalService {
   private readonly slaves = new Map<string, Set<string>>();
   private readonly familyMonitors = new Map<string, Set<string>>();
   private readonly keepalive = new Set<string>();
+  /**
+   * Keys in `localDbs` of the databases of global nodes whose link dropped (see the
+   * module comment). They start with '#', which no node ID contains.
+   */
+  private readonly orphans = new Set<string>();
+  private nextOrphan = 0;
 
   constructor(net: Network | null) {
     this.net = net;
@@ -163,6 +178,11 @@ export class GlobalService {
 
   private sendNode(nodeId: string, ...msg: unknown[]): void {
     this.net?.send(nodeId, `${nodeId}#`, msg);
+  }
+
+  /** The same request to the node port of each of `nodeIds`, encoded once (see `Network.broadcast`). */
+  private sendNodes(nodeIds: Iterable<string>, ...msg: unknown[]): void {
+    this.net?.broadcast(nodeIds, ["", ...msg]);
   }
 
   private setMaster(nodeId: string): void {
@@ -415,14 +435,18 @@ export class GlobalService {
   /** Perl's g_upd: merges one node's change into the global database. */
   private update(node: string, family: string, set: Family | null, del: string[]): void {
     set = isObject(set) ? { ...set } : {};
+    if (this.orphans.size > 0 && !this.orphans.has(node)) this.supersedeOrphans(family, set, del);
     const dbs = this.localDbs.get(node) ?? (Object.create(null) as Db);
     this.localDbs.set(node, dbs);
     const ldb = (dbs[family] ??= Object.create(null) as Family);
     const gdb = (this.globalDb[family] ??= Object.create(null) as Family);
+    // What monitors hear of: the keys whose merged value is new.
     const localSet: Family = {};
+    let unchanged: string[] | undefined;
     for (const [k, v] of Object.entries(set)) {
       put(ldb, k, v);
-      put(gdb, k, v);
+      if (k in gdb && same(gdb[k], v)) (unchanged ??= []).push(k);
+      else put(gdb, k, v);
     }
     const delLocal: string[] = [];
     const delGlobal: string[] = [];
@@ -448,20 +472,49 @@ export class GlobalService {
     if (isEmpty(gdb)) delete this.globalDb[family];
     if (isEmpty(ldb)) delete dbs[family];
     if (this.slaves.has(node) && (hasKeys(set) || delGlobal.length > 0)) {
-      for (const g of this.globalNodes) if (g !== NODE()) this.sendNode(g, "g_upd", family, set, delGlobal);
+      this.sendNodes(exceptSelf(this.globalNodes), "g_upd", family, set, delGlobal);
     }
     const changed = { ...set, ...localSet };
-    if (hasKeys(changed) || delLocal.length > 0) {
-      for (const m of this.familyMonitors.get(family) ?? []) {
-        if (m === NODE()) this.changeWatched(family, changed, delLocal);
-        else this.sendNode(m, "g_chg2", family, changed, delLocal);
-      }
+    if (unchanged !== undefined) for (const k of unchanged) if (!(k in localSet)) delete changed[k];
+    const monitors = this.familyMonitors.get(family);
+    if (monitors !== undefined && (hasKeys(changed) || delLocal.length > 0)) {
+      if (monitors.has(NODE())) this.changeWatched(family, changed, delLocal);
+      this.sendNodes(exceptSelf(monitors), "g_chg2", family, changed, delLocal);
     }
   }
 
   private setAll(node: string, db: unknown): void {
     if (!isObject(db)) return;
     for (const [family, entries] of Object.entries(db)) this.update(node, family, entries as Family, []);
+  }
+
+  /** A live source's word on these keys replaces what orphans hold of them (silently). */
+  private supersedeOrphans(family: string, set: Family, del: string[]): void {
+    for (const id of this.orphans) {
+      const dbs = this.localDbs.get(id)!;
+      const odb = dbs[family];
+      if (odb === undefined) continue;
+      for (const k in set) remove(odb, k);
+      for (const k of del) remove(odb, k);
+      if (isEmpty(odb)) delete dbs[family];
+    }
+  }
+
+  /**
+   * Keeps what global node `node` relayed, under a new key, for half of
+   * `monitor_timeout` (see the module comment); then deletes what is left of it.
+   */
+  private orphan(node: string): void {
+    const dbs = this.localDbs.get(node);
+    this.localDbs.delete(node);
+    if (dbs === undefined || !hasKeys(dbs)) return;
+    const id = `#orphan/${++this.nextOrphan}/${node}`;
+    this.localDbs.set(id, dbs);
+    this.orphans.add(id);
+    timer((this.net?.config.monitorTimeout ?? 30) / 2, () => {
+      this.clear(id);
+      this.orphans.delete(id);
+    }).unref();
   }
 
   private clear(node: string): void {
@@ -474,8 +527,9 @@ export class GlobalService {
   private disconnect(node: string): void {
     // Its entry goes; the network keeps its addresses, for the next send to it.
     this.net?.rememberAddresses(node, addressList(this.globalDb[L]?.[node]));
-    this.globalNodes.delete(node);
+    const wasGlobal = this.globalNodes.delete(node);
     this.keepalive.delete(node);
+    if (wasGlobal) this.orphan(node);
     this.localDel(G, [node]);
     this.localDel(L, [node]);
     this.clear(node);
@@ -592,6 +646,11 @@ function ownCopy<T>(value: T): T {
   } catch {
     return value;
   }
+}
+
+/** The node IDs other than ours. */
+function* exceptSelf(nodeIds: Iterable<string>): Iterable<string> {
+  for (const id of nodeIds) if (id !== NODE()) yield id;
 }
 
 function addressList(v: unknown): string[] | null {

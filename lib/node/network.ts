@@ -63,8 +63,8 @@ import { forgetPeer, handleNodeRequest, registerNodeRequest } from "../kernel/no
 import { deliverLocal, runQueueLength } from "../kernel/ports.ts";
 import { type MonitorAction, type Router, setRouter } from "../kernel/remote.ts";
 import { type Timer, timer } from "../kernel/timers.ts";
-import { debug, info, isTracing, trace, warn } from "../log.ts";
-import { Link, type LinkOptions, encodeChecked, socketErrorText } from "../transport/connection.ts";
+import { debug, error as logError, info, isTracing, trace, warn } from "../log.ts";
+import { Link, type LinkOptions, SharedPacket, encodeChecked, socketErrorText } from "../transport/connection.ts";
 import { FRAMINGS_WE_WRITE, type Packet } from "../transport/framing.ts";
 import { PROTOCOL, PROVIDER_NAME, alreadyConnectedError } from "../transport/handshake.ts";
 import { type Listener, dial, listen } from "../transport/tcp.ts";
@@ -251,6 +251,23 @@ class Network implements NodeHost, Router {
     const packet: unknown[] = [target.name];
     for (let i = 0; i < msg.length; i++) packet.push(msg[i]);
     target.node.send(packet);
+  }
+
+  /**
+   * Sends one packet to each of `nodeIds` (a global node telling every monitor of a
+   * family about a change): encoded once per framing, the same bytes go to every live
+   * link. A node it cannot go to (an `EncodeError`) is logged and skipped; the others
+   * still get it.
+   */
+  broadcast(nodeIds: Iterable<string>, packet: Packet): void {
+    const shared = new SharedPacket(packet);
+    for (const nodeId of nodeIds) {
+      try {
+        this.node(nodeId).sendShared(shared);
+      } catch (err) {
+        logError(err instanceof Error ? err.message : String(err));
+      }
+    }
   }
 
   kill(nodeId: string, portId: string, reason: unknown[]): void {

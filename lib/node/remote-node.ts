@@ -23,7 +23,7 @@
  */
 import type { MonitorAction } from "../kernel/remote.ts";
 import { error as logError, isTracing, trace } from "../log.ts";
-import type { Link } from "../transport/connection.ts";
+import type { Link, SharedPacket } from "../transport/connection.ts";
 import type { Packet } from "../transport/framing.ts";
 
 /** What a RemoteNode needs from the network around it. */
@@ -98,6 +98,16 @@ export class RemoteNode {
       this.connecting = true;
       this.host.connect(this);
     }
+  }
+
+  /** `send` of a packet that goes to many nodes: on a live link, encoded once for all of them. */
+  sendShared(shared: SharedPacket): void {
+    if (this.link === null) {
+      this.send(shared.packet);
+      return;
+    }
+    if (isTracing()) trace("SND", this.id, shared.packet);
+    this.link.sendShared(shared);
   }
 
   /** Makes sure a link exists or is being made (for node monitors and seeds). */

@@ -265,7 +265,23 @@ export class Link {
       if (this.phase === "closing") this.abandoned++;
       return;
     }
-    const data = this.encode(packet);
+    this.enqueue(this.encode(packet));
+  }
+
+  /**
+   * `send` for a packet that goes to many links (a global node's fan-out of a change):
+   * its encoding in this link's framing is made by the first link that needs it and
+   * reused by the others; only the size check is this link's own.
+   */
+  sendShared(shared: SharedPacket): void {
+    if (this.phase !== "up") {
+      if (this.phase === "closing") this.abandoned++;
+      return;
+    }
+    this.enqueue(shared.encoded(this.writeFraming, this.sendLimit, this.peer?.nodeId ?? "?"));
+  }
+
+  private enqueue(data: Encoded): void {
     this.packetsOut++;
     // Text (json, superjson) piles up in `outbox`, bytes (cbor) in `outBytes`; superjson-bin
     // mixes both, and then what follows bytes is queued as bytes, to keep the order.
@@ -625,14 +641,22 @@ const isLarge = (chunk: Buffer): boolean => chunk.length >= 64 * 1024;
  * UTF-8, so small packets are never measured, and the port ID is built only for an error.
  */
 export function encodeChecked(framing: string, packet: Packet, limit: number, nodeId: string): Encoded {
-  let data: Encoded;
+  return checkedSize(encodeOrThrow(framing, packet, nodeId), framing, packet, limit, nodeId);
+}
+
+/** `encodePacket`, failing with the `EncodeError` a send to node `nodeId` reports. */
+function encodeOrThrow(framing: string, packet: Packet, nodeId: string): Encoded {
   try {
-    data = encodePacket(framing, packet);
+    return encodePacket(framing, packet);
   } catch (err) {
     const destination = `${nodeId}#${String(packet[0])}`;
     const why = (err as Error)?.cause instanceof Error ? ((err as Error).cause as Error).message : err instanceof Error ? err.message : String(err);
     throw new EncodeError("ERR_UNENCODABLE", destination, framing, `cannot send to ${destination}: the message cannot be encoded in ${framing} framing: ${why}`, { cause: err });
   }
+}
+
+/** `data` (the encoded `packet`), unless it is over `limit` bytes: then an `EncodeError`. */
+function checkedSize(data: Encoded, framing: string, packet: Packet, limit: number, nodeId: string): Encoded {
   const length = typeof data === "string" ? data.length * 3 : Array.isArray(data) ? data.reduce((n, c) => n + c.length, 0) : data.length;
   if (length > limit) {
     const size = typeof data === "string" ? Buffer.byteLength(data) : length;
@@ -642,6 +666,31 @@ export function encodeChecked(framing: string, packet: Packet, limit: number, no
     }
   }
   return data;
+}
+
+/**
+ * One packet on its way to many links (see `Link.sendShared`): encoded once per
+ * framing, the first time a link of that framing asks. Neither the packet nor its
+ * encodings may change afterwards; a packet that cannot be encoded fails every link
+ * that asks, as `send` would.
+ */
+export class SharedPacket {
+  readonly packet: Packet;
+  private readonly encodings = new Map<string, Encoded>();
+
+  constructor(packet: Packet) {
+    this.packet = packet;
+  }
+
+  /** The packet in `framing`, checked against the receiver's `limit` (see `encodeChecked`). */
+  encoded(framing: string, limit: number, nodeId: string): Encoded {
+    let data = this.encodings.get(framing);
+    if (data === undefined) {
+      data = encodeOrThrow(framing, this.packet, nodeId);
+      this.encodings.set(framing, data);
+    }
+    return checkedSize(data, framing, this.packet, limit, nodeId);
+  }
 }
 
 /** AEMP reports OS errors by their text (e.g. "Connection refused"). */

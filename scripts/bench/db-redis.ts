@@ -16,6 +16,8 @@
  *   HGETALL of the family's hash;
  * - a crashed owner (every lease 1 s): from the crash to the monitor hearing its
  *   entries are gone (bound: the lease).
+ * Then, with redis-server (not $AEMP_BENCH_REDIS), the same set -> monitor figure
+ * behind Sentinel and on a Cluster, and Sentinel's failover window (`replicated`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
@@ -110,6 +112,127 @@ function monitorUntil(backend: RedisBackend, family: string, check: (fam: Record
   return { primed: first, done };
 }
 
+/** dbSet on X -> dbMon callback on Y, one set at a time: each one's milliseconds. */
+function setToMonitor(x: RedisBackend, y: RedisBackend, family = "bench::lat"): Promise<number[]> {
+  const samples: number[] = [];
+  return new Promise<number[]>((resolve) => {
+    let i = 0;
+    let sent = 0;
+    let primed = false;
+    const go = (): void => {
+      sent = performance.now();
+      x.localSet(family, `k${i}`, i);
+    };
+    const cancel = y.watch(family, (_fam, added) => {
+      if (!primed) {
+        primed = true;
+        go();
+        return;
+      }
+      if (!added.includes(`k${i}`)) return;
+      if (i >= WARMUP) samples.push(performance.now() - sent);
+      if (++i < SAMPLES + WARMUP) go();
+      else {
+        queueMicrotask(cancel);
+        resolve(samples);
+      }
+    });
+  });
+}
+
+/**
+ * A primary behind three Sentinels (down-after 1 s), then a 3-primary Cluster
+ * (spec/redis-helpers.ts starts them): set -> monitor p50/p99 on each; on Sentinel,
+ * the primary is then killed (SIGKILL) while X writes every 10 ms and Y queries every
+ * 20 ms: how long queries failed, and how long until Y's monitor saw a write made
+ * after the kill.
+ */
+async function replicated(): Promise<void> {
+  const { startRedisCluster, startSentinelSet } = await import("../../spec/redis-helpers.ts");
+  const set = await startSentinelSet(1000);
+  try {
+    const x = await openRedisBackend(set.url, { owner: "bench-sx" });
+    const y = await openRedisBackend(set.url, { owner: "bench-sy" });
+    await x.query("g_db_keys", "warmup");
+    await y.query("g_db_keys", "warmup");
+    const lat = await setToMonitor(x, y);
+    const failover = await failoverWindow(x, y, () => set.primary.kill());
+    console.log(`
+Redis behind Sentinel (a primary, a replica, 3 Sentinels, down-after-milliseconds 1000; ${set.url})`);
+    line("dbSet on X -> dbMon callback on Y", lat);
+    figure("primary killed: queries failing", `${failover.unavailableMs} ms`, `first failure ${failover.firstFailMs} ms, last ${failover.lastFailMs} ms after the kill (${failover.failures} of ${failover.probes} probes, all DbUnavailableError: ${failover.allUnavailable})`);
+    figure("primary killed: Y's monitor sees a new write", `${failover.monitorMs} ms`, "after the kill");
+    await x.close();
+    await y.close();
+  } finally {
+    await set.stop();
+  }
+  const cluster = await startRedisCluster(3);
+  try {
+    const x = await openRedisBackend(cluster.url, { owner: "bench-cx" });
+    const y = await openRedisBackend(cluster.url, { owner: "bench-cy" });
+    await x.query("g_db_keys", "warmup");
+    await y.query("g_db_keys", "warmup");
+    const lat = await setToMonitor(x, y);
+    console.log(`
+Redis Cluster (3 primaries, no replicas; ${cluster.url})`);
+    line("dbSet on X -> dbMon callback on Y", lat);
+    await x.close();
+    await y.close();
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** See `replicated`: kills the primary mid-traffic and measures the window. */
+async function failoverWindow(x: RedisBackend, y: RedisBackend, kill: () => Promise<void>): Promise<{ unavailableMs: number; firstFailMs: number; lastFailMs: number; failures: number; probes: number; allUnavailable: boolean; monitorMs: number }> {
+  const family = "bench::failover";
+  let written = 0;
+  let seenAfterKill = -1;
+  let killedAt = Infinity;
+  let writtenAtKill = Infinity;
+  const cancel = y.watch(family, (_fam, added) => {
+    if (seenAfterKill < 0 && added.some((k) => Number(k.slice(1)) > writtenAtKill)) seenAfterKill = performance.now();
+  });
+  const writer = setInterval(() => x.localSet(family, `k${written++}`, written), 10);
+  const probes: { at: number; error?: unknown }[] = [];
+  const prober = setInterval(() => {
+    const at = performance.now();
+    y.query("g_db_keys", family).then(
+      () => probes.push({ at }),
+      (error: unknown) => probes.push({ at, error }),
+    );
+  }, 20);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    killedAt = performance.now();
+    writtenAtKill = written;
+    await kill();
+    const deadline = Date.now() + 60_000;
+    while (seenAfterKill < 0 || !probes.some((p) => p.error !== undefined) || probes[probes.length - 1].error !== undefined) {
+      if (Date.now() > deadline) throw new Error("no recovery within 60 s");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    clearInterval(writer);
+    clearInterval(prober);
+    cancel();
+  }
+  const failures = probes.filter((p) => p.error !== undefined && p.at >= killedAt);
+  const first = failures[0].at;
+  const last = failures[failures.length - 1].at;
+  const recovered = probes.find((p) => p.at > last && p.error === undefined)!.at;
+  return {
+    unavailableMs: Math.round(recovered - killedAt),
+    firstFailMs: Math.round(first - killedAt),
+    lastFailMs: Math.round(last - killedAt),
+    failures: failures.length,
+    probes: probes.filter((p) => p.at >= killedAt).length,
+    allUnavailable: failures.every((f) => (f.error as Error).name === "DbUnavailableError"),
+    monitorMs: Math.round(seenAfterKill - killedAt),
+  };
+}
+
 async function measure(url: string): Promise<void> {
   // One lease for every node, as a network configured from one rc file has.
   const x = await openRedisBackend(url, { owner: "bench-x", lease: 1 });
@@ -144,31 +267,7 @@ async function measure(url: string): Promise<void> {
       next();
     });
 
-    // ---- dbSet on X -> dbMon on Y -------------------------------------------------------
-    const setToMon: number[] = [];
-    await new Promise<void>((resolve) => {
-      let i = 0;
-      let sent = 0;
-      let primed = false;
-      const go = (): void => {
-        sent = performance.now();
-        x.localSet("bench::lat", `k${i}`, i);
-      };
-      const cancel = y.watch("bench::lat", (_fam, added) => {
-        if (!primed) {
-          primed = true;
-          go();
-          return;
-        }
-        if (!added.includes(`k${i}`)) return;
-        if (i >= WARMUP) setToMon.push(performance.now() - sent);
-        if (++i < SAMPLES + WARMUP) go();
-        else {
-          queueMicrotask(cancel);
-          resolve();
-        }
-      });
-    });
+    const setToMon = await setToMonitor(x, y);
 
     // ---- 10,000 sets in a loop, then 10,000 deletes -------------------------------------
     const big = "bench::big";
@@ -254,6 +353,7 @@ export async function redisFigures(): Promise<void> {
   } finally {
     server.stop();
   }
+  await replicated();
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

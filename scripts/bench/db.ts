@@ -11,11 +11,14 @@
  *   to the first dbMon call that shows all 10,000 keys; then a dbFamily query of the
  *   10,000 keys against a bare round trip to the seed.
  * Then the Redis backend's figures (scripts/bench/db-redis.ts: a private redis-server,
- * or $AEMP_BENCH_REDIS; skipped without either).
+ * or $AEMP_BENCH_REDIS; skipped without either; also behind Sentinel and on a Cluster),
+ * and a global node's fan-out (scripts/bench/db-fanout.ts: the built package, so
+ * `npm run bench:db` builds first).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { configure, dbKeys, dbMon, dbWaitFor, kil, port, rcv, shutdown, snd } from "../../lib/index.ts";
+import { fanoutFigures } from "./db-fanout.ts";
 import { redisFigures } from "./db-redis.ts";
 
 const SETS = 1000;
@@ -115,7 +118,7 @@ try {
     });
   });
 
-  console.log(`aemp database latency (${SETS} samples each, after ${WARMUP} warm-up; 3 nodes on 127.0.0.1)`);
+  console.log(`aemp database latency (${process.version}; ${SETS} samples each, after ${WARMUP} warm-up; 3 nodes on 127.0.0.1)`);
   line("dbSet on X -> dbMon callback on Y (via the seed)", setToMon);
   line("baseline: snd X -> Y, one way", oneWay);
   line("baseline: snd round trip Y -> X -> Y", roundTrip);
@@ -147,6 +150,9 @@ try {
 
   // ---- the same database served by Redis (scripts/bench/db-redis.ts) ---------------------
   await redisFigures();
+
+  // ---- a global node's fan-out to 20 and 10 nodes, against Erlang's pg (db-fanout.ts) ----
+  await fanoutFigures();
 } finally {
   for (const c of children) c.kill("SIGKILL");
   await shutdown();
