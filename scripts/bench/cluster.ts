@@ -134,6 +134,17 @@ export function rssBytes(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
+/** Links and RSS of every process, from the `report` events of hubs then members. */
+function snapshotOf(reports: Event[], hubProcs: LineProcess[], memberProcs: LineProcess[]) {
+  const hubs = hubProcs.length;
+  return {
+    hubLinks: reports.slice(0, hubs).map((e) => e.links as number),
+    memberLinks: reports.slice(hubs).map((e) => e.links as number),
+    hubRss: hubProcs.map((p) => rssBytes(p.pid)),
+    memberRss: memberProcs.map((p) => rssBytes(p.pid)),
+  };
+}
+
 export function percentile(samples: number[], p: number): number {
   const s = [...samples].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
@@ -302,15 +313,7 @@ export async function aempNetwork(hubs: number, members: number): Promise<BenchN
         const reports = await report(others);
         return { latencies: reports.map((r) => r.latencies as number[]), ...cpu };
       },
-      async snapshot() {
-        const r = await report(everyone);
-        return {
-          hubLinks: r.slice(0, hubs).map((e) => e.links as number),
-          memberLinks: r.slice(hubs).map((e) => e.links as number),
-          hubRss: hubProcs.map((p) => rssBytes(p.pid)),
-          memberRss: memberProcs.map((p) => rssBytes(p.pid)),
-        };
-      },
+      snapshot: async () => snapshotOf(await report(everyone), hubProcs, memberProcs),
       stop,
     };
   } catch (err) {
@@ -423,15 +426,7 @@ export async function erlangNetwork(hubs: number, members: number): Promise<Benc
           ...cpu,
         };
       },
-      async snapshot() {
-        const r = await report(everyone);
-        return {
-          hubLinks: r.slice(0, hubs).map((e) => e.links as number),
-          memberLinks: r.slice(hubs).map((e) => e.links as number),
-          hubRss: hubProcs.map((p) => rssBytes(p.pid)),
-          memberRss: memberProcs.map((p) => rssBytes(p.pid)),
-        };
-      },
+      snapshot: async () => snapshotOf(await report(everyone), hubProcs, memberProcs),
       stop,
     };
   } catch (err) {
