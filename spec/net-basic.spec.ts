@@ -9,7 +9,6 @@ import {
   NODE,
   SRCNODE,
   cal,
-  configure,
   kil,
   mon,
   monNodes,
@@ -24,7 +23,7 @@ import {
 import { isLivePort } from "../lib/kernel/ports.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { deferred, portDeath, throwsSync, waitFor } from "./helpers.ts";
-import { SECRET, type TestNode, startNode, stopAllNodes } from "./net-helpers.ts";
+import { type TestNode, joinNewSeed, startNode, stopAllNodes } from "./net-helpers.ts";
 
 let S: TestNode;
 
@@ -55,23 +54,12 @@ function calP(target: string, msg: unknown[], timeout: number): Promise<unknown[
 test.before(async () => {
   // uvu does not report errors thrown in hooks: say what went wrong, then fail.
   try {
-    await setUp();
+    S = await joinNewSeed();
   } catch (err) {
     console.error("net-basic setup failed:", err);
     process.exit(1);
   }
 });
-
-async function setUp(): Promise<void> {
-  S = await startNode({}, { name: "seed" });
-  const seedUp = deferred<void>();
-  const g = monNodes((nodeId, up) => {
-    if (nodeId === S.nodeId && up) seedUp.resolve();
-  });
-  await configure({ nodeid: "spec/%u", binds: ["127.0.0.1:*"], seeds: [S.addresses[0]], secret: SECRET, norc: true });
-  await waitFor(seedUp.promise, 5000, "the link to the seed");
-  g.cancel();
-}
 
 test.after(async () => {
   await stopAllNodes();

@@ -20,6 +20,7 @@ import { type Socket, connect, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import SuperJSON from "superjson";
 import type { ConfigureOptions } from "../lib/config/configure.ts";
+import { configure, monNodes } from "../lib/index.ts";
 import { JsonSplitter } from "../lib/transport/json-splitter.ts";
 import {
   type GreetingLines,
@@ -194,6 +195,22 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((r) => server.close(() => r()));
   return port;
+}
+
+/**
+ * Starts a seed in a child process and configures this process as node `spec/%u` with
+ * it as its only seed; resolves with the seed once the link to it is up.
+ */
+export async function joinNewSeed(): Promise<TestNode> {
+  const seed = await startNode({}, { name: "seed" });
+  const seedUp = deferred<void>();
+  const g = monNodes((nodeId, up) => {
+    if (nodeId === seed.nodeId && up) seedUp.resolve();
+  });
+  await configure({ nodeid: "spec/%u", binds: ["127.0.0.1:*"], seeds: [seed.addresses[0]], secret: SECRET, norc: true });
+  await waitFor(seedUp.promise, 5000, "the link to the seed");
+  g.cancel();
+  return seed;
 }
 
 /** Kills every test node and program still running and waits for them to be gone. */

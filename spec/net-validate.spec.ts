@@ -7,23 +7,16 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as v from "valibot";
 import * as z from "zod";
-import { type Message, NODE, configure, kil, monNodes, port, portAsync } from "../lib/index.ts";
+import { type Message, NODE, kil, port, portAsync } from "../lib/index.ts";
 import { currentNetwork } from "../lib/node/network.ts";
 import { captureLog, deferred, latch, waitFor } from "./helpers.ts";
-import { SECRET, type TestNode, startNode, stopAllNodes } from "./net-helpers.ts";
+import { type TestNode, joinNewSeed, stopAllNodes } from "./net-helpers.ts";
 
 let S: TestNode;
 
 test.before(async () => {
   try {
-    S = await startNode({}, { name: "seed" });
-    const seedUp = deferred<void>();
-    const g = monNodes((nodeId, up) => {
-      if (nodeId === S.nodeId && up) seedUp.resolve();
-    });
-    await configure({ nodeid: "spec/%u", binds: ["127.0.0.1:*"], seeds: [S.addresses[0]], secret: SECRET, norc: true });
-    await waitFor(seedUp.promise, 5000, "the link to the seed");
-    g.cancel();
+    S = await joinNewSeed();
   } catch (err) {
     console.error("net-validate setup failed:", err);
     process.exit(1);

@@ -151,10 +151,7 @@ async function replicated(): Promise<void> {
   const { startRedisCluster, startSentinelSet } = await import("../../spec/redis-helpers.ts");
   const set = await startSentinelSet(1000);
   try {
-    const x = await openRedisBackend(set.url, { owner: "bench-sx" });
-    const y = await openRedisBackend(set.url, { owner: "bench-sy" });
-    await x.query("g_db_keys", "warmup");
-    await y.query("g_db_keys", "warmup");
+    const [x, y] = await connectedPair(set.url, "bench-s");
     const lat = await setToMonitor(x, y);
     const failover = await failoverWindow(x, y, () => set.primary.kill());
     console.log(`
@@ -169,10 +166,7 @@ Redis behind Sentinel (a primary, a replica, 3 Sentinels, down-after-millisecond
   }
   const cluster = await startRedisCluster(3);
   try {
-    const x = await openRedisBackend(cluster.url, { owner: "bench-cx" });
-    const y = await openRedisBackend(cluster.url, { owner: "bench-cy" });
-    await x.query("g_db_keys", "warmup");
-    await y.query("g_db_keys", "warmup");
+    const [x, y] = await connectedPair(cluster.url, "bench-c");
     const lat = await setToMonitor(x, y);
     console.log(`
 Redis Cluster (3 primaries, no replicas; ${cluster.url})`);
@@ -182,6 +176,13 @@ Redis Cluster (3 primaries, no replicas; ${cluster.url})`);
   } finally {
     await cluster.stop();
   }
+}
+
+/** Two backends on `url` (owners PREFIXx and PREFIXy), each with one query answered. */
+async function connectedPair(url: string, prefix: string): Promise<[RedisBackend, RedisBackend]> {
+  const pair: [RedisBackend, RedisBackend] = [await openRedisBackend(url, { owner: `${prefix}x` }), await openRedisBackend(url, { owner: `${prefix}y` })];
+  await Promise.all(pair.map((b) => b.query("g_db_keys", "warmup")));
+  return pair;
 }
 
 /** See `replicated`: kills the primary mid-traffic and measures the window. */
